@@ -1,0 +1,51 @@
+# feeds_etl — the commands users type. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 3000
+
+# Runs from make run/backfill must show up in make ui: one absolute DAGSTER_HOME for all targets.
+DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+override DAGSTER_HOME := $(abspath $(DAGSTER_HOME))
+export DAGSTER_HOME
+
+.PHONY: bootstrap run test ui backfill bench lint format
+
+# (Re)install whenever pyproject.toml is newer than the last install.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing feeds_etl into $(VENV) (first time takes a minute)..."
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	@test -f $@ || cp dagster.yaml $@
+
+bootstrap: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+
+run: bootstrap
+	@$(PY) -m feeds_etl run
+
+backfill: bootstrap
+	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill FROM=2026-11-01-00:00 TO=2026-11-01-23:00"; exit 2; }
+	@$(PY) -m feeds_etl backfill --from "$(FROM)" --to "$(TO)"
+
+ui: bootstrap
+	$(VENV)/bin/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
+
+test: bootstrap
+	@$(PY) -m pytest
+
+bench: bootstrap
+	@$(PY) benchmarks/bench.py
+
+lint: bootstrap
+	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: bootstrap
+	@$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .

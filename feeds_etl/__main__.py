@@ -1,0 +1,3 @@
+from feeds_etl.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,102 @@
+"""The four assets. Each is thin: it calls one pipeline function and tells the UI what happened."""
+
+
+import dagster as dg
+
+from feeds_etl import pipeline, report
+from feeds_etl.clean import CLEANER_VERSION
+from feeds_etl.parse import PARSER_VERSION
+from feeds_etl.partitions import hourly_partitions, single_run_backfill
+from feeds_etl.resources import FeedListResource, FetcherResource, WarehouseResource
+
+_COMMON = dict(
+    partitions_def=hourly_partitions,
+    backfill_policy=single_run_backfill,
+    group_name="feeds",
+    kinds={"duckdb", "python"},
+    pool="duckdb_writes",
+)
+
+
+@dg.asset(
+    **_COMMON,
+    code_version="1",
+    description=(
+        "What each feed returned, archived in `feed_snapshots` (bodies stored once per distinct content), "
+        "and each feed's state in `feed_health`. Fetches only for the hour under way; past hours are the "
+        "archive as it is."
+    ),
+    metadata=report.table_schema_metadata("feed_snapshots"),
+)
+def raw_feed_xml(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    feed_list: FeedListResource,
+    fetcher: FetcherResource,
+) -> dg.MaterializeResult:
+    feeds = feed_list.load()  # an invalid list fails here, before anything is written
+    archived = pipeline.archive_feeds(warehouse.get(), feeds, context.partition_keys, fetcher.settings())
+    for feed_id, reason in sorted(archived.failures.items()):
+        context.log.warning(f"feed {feed_id} failed: {reason}")
+    if archived.archive_only_hours:
+        context.log.info(
+            f"{len(archived.archive_only_hours)} past hour(s): not fetched, the archive is what it is"
+        )
+    return dg.MaterializeResult(metadata=report.archive_metadata(archived, warehouse.get()))
+
+
+@dg.asset(
+    **_COMMON,
+    deps=[raw_feed_xml],
+    code_version=f"parser-{PARSER_VERSION}",
+    description=(
+        "Items parsed with feedparser from the partition's snapshots into `items`: one row per stable "
+        "`item_id`, latest version wins, `first_seen_at`/`last_seen_at` span every sighting."
+    ),
+    metadata=report.table_schema_metadata("items"),
+)
+def parsed_items(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    first, last = pipeline.first_and_last(context.partition_keys)
+    parsed = pipeline.parse_range(warehouse.get(), first, last)
+    for feed_id, reason in sorted(parsed.errors.items()):
+        context.log.warning(f"feed {feed_id} yielded no items: {reason}")
+    return dg.MaterializeResult(metadata=report.parse_metadata(parsed, warehouse.get()))
+
+
+@dg.asset(
+    **_COMMON,
+    deps=[parsed_items],
+    code_version=f"cleaner-{CLEANER_VERSION}",
+    description=(
+        "Readable plain text of each item (`item_text`: paragraphs, word count, language, reading time) "
+        "and its outbound links (`item_links`), with boilerplate removed; also keeps the full-text index."
+    ),
+    metadata=report.table_schema_metadata("item_text"),
+)
+def cleaned_text(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, feed_list: FeedListResource
+) -> dg.MaterializeResult:
+    first, last = pipeline.first_and_last(context.partition_keys)
+    cleaned = pipeline.clean_range(warehouse.get(), feed_list.load(), first, last)
+    return dg.MaterializeResult(metadata=report.clean_metadata(cleaned, warehouse.get()))
+
+
+@dg.asset(
+    **_COMMON,
+    deps=[cleaned_text],
+    code_version="1",
+    description=(
+        "Normalised tags per item (`item_tags`) and their aggregates: `tag_counts` per published day and "
+        "feed, `tag_cooccurrence`, and the `tag_trends` view."
+    ),
+    metadata=report.table_schema_metadata("tag_counts"),
+)
+def tag_aggregates(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, feed_list: FeedListResource
+) -> dg.MaterializeResult:
+    first, last = pipeline.first_and_last(context.partition_keys)
+    tagged = pipeline.tag_range(warehouse.get(), feed_list.load(), first, last)
+    return dg.MaterializeResult(metadata=report.tag_metadata(tagged, warehouse.get()))
+
+
+feed_assets = [raw_feed_xml, parsed_items, cleaned_text, tag_aggregates]

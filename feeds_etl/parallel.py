@@ -1,0 +1,44 @@
+"""CPU-bound work (parsing, cleaning) spread over processes when there is enough of it to pay off."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Below this much input, starting worker processes costs more than it saves.
+MIN_PARALLEL_WEIGHT = 4 * 1024 * 1024
+MIN_PARALLEL_ITEMS = 200
+
+
+def default_workers() -> int:
+    configured = os.environ.get("FEEDS_ETL_WORKERS")
+    if configured:
+        return max(1, int(configured))
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def map_chunks(
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    workers: int | None = None,
+    weight: Callable[[T], int] = lambda _item: 1,
+) -> list[R]:
+    """`[fn(x) for x in items]`, in order, on several processes when the input is big enough.
+
+    `fn` must be a module-level function (it is pickled). Workers come from a forkserver, so they
+    never inherit the threads and locks of the Dagster process that calls us.
+    """
+    workers = workers or default_workers()
+    total_weight = sum(weight(item) for item in items)
+    if workers <= 1 or len(items) < MIN_PARALLEL_ITEMS and total_weight < MIN_PARALLEL_WEIGHT:
+        return [fn(item) for item in items]
+    context = multiprocessing.get_context("forkserver")
+    chunksize = max(1, min(64, len(items) // (workers * 8) or 1))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return list(pool.map(fn, items, chunksize=chunksize))

@@ -1,0 +1,322 @@
+"""The work behind each asset, as plain functions over a Warehouse (no Dagster here).
+
+Each step reads what the previous one stored, does its CPU work outside the writer lock, then writes
+in one short transaction. Steps take a range of partition keys, so a backfill is one bulk pass.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from feeds_etl import parallel
+from feeds_etl.clean import CLEANER_VERSION, clean_item
+from feeds_etl.feeds import Feed, FeedList
+from feeds_etl.fetch import FetchResult, FetchSettings, fetch_all
+from feeds_etl.health import (
+    FeedHealth,
+    apply_fetch,
+    apply_skip,
+    fetch_request,
+    reconcile_with_feed_list,
+    skip_reason,
+)
+from feeds_etl.parse import ParsedFeed, parse_feed, sniff_not_a_feed
+from feeds_etl.partitions import hour_key
+from feeds_etl.tags import normalise_aliases, normalise_tag
+from feeds_etl.warehouse import Warehouse
+from feeds_etl.warehouse import items as items_store
+from feeds_etl.warehouse import snapshots as snapshot_store
+from feeds_etl.warehouse import tags as tag_store
+from feeds_etl.warehouse import text as text_store
+from feeds_etl.warehouse.snapshots import Snapshot
+
+
+class NothingFetched(RuntimeError):
+    """Every feed failed: the run has nothing to show and should say so loudly."""
+
+
+@dataclass
+class Timings:
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def measure(self, name: str) -> _Timer:
+        return _Timer(self, name)
+
+
+class _Timer:
+    def __init__(self, timings: Timings, name: str) -> None:
+        self.timings, self.name = timings, name
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *_exc: object) -> None:
+        spent = time.perf_counter() - self.start
+        self.timings.seconds[self.name] = round(self.timings.seconds.get(self.name, 0.0) + spent, 3)
+
+
+# -- raw_feed_xml ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ArchiveReport:
+    fetched_hours: list[str]
+    archive_only_hours: dict[str, dict[str, int]]  # past hours: what the archive already held
+    outcomes: Counter[str] = field(default_factory=Counter)
+    failures: dict[str, str] = field(default_factory=dict)  # feed_id -> reason
+    skipped: dict[str, str] = field(default_factory=dict)
+    new_bytes: int = 0
+    timings: Timings = field(default_factory=Timings)
+
+    @property
+    def attempted(self) -> int:
+        return sum(self.outcomes.values()) - self.outcomes.get("skipped", 0)
+
+
+def archive_feeds(
+    warehouse: Warehouse,
+    feed_list: FeedList,
+    partition_keys: Sequence[str],
+    settings: FetchSettings,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> ArchiveReport:
+    """Fetch every due feed if the range includes the hour under way; past hours are never fetched."""
+    current = hour_key(now())
+    report = ArchiveReport(fetched_hours=[], archive_only_hours={})
+    past = [key for key in partition_keys if key != current]
+    if past:
+        with warehouse.reading() as con:
+            counts = snapshot_store.partition_snapshot_counts(con, min(past), max(past))
+        report.archive_only_hours = {key: counts.get(key, {}) for key in past}
+    if current in partition_keys:
+        report.fetched_hours.append(current)
+        _fetch_into_archive(warehouse, feed_list, current, settings, now, report)
+    if past:
+        with warehouse.writing() as con:
+            for key in past:
+                if not report.archive_only_hours[key]:
+                    snapshot_store.note_partition(
+                        con, key, "raw_feed_xml", "past hour with no snapshot: nothing was fetched"
+                    )
+    return report
+
+
+def _fetch_into_archive(
+    warehouse: Warehouse,
+    feed_list: FeedList,
+    partition_key: str,
+    settings: FetchSettings,
+    now: Callable[[], datetime],
+    report: ArchiveReport,
+) -> None:
+    feeds = feed_list.enabled
+    with warehouse.reading() as con:
+        known = snapshot_store.load_health(con)
+    health = {f.feed_id: reconcile_with_feed_list(known.get(f.feed_id), f.feed_id, f.url) for f in feeds}
+
+    started = now()
+    due: list[Feed] = []
+    skipped: list[FetchResult] = []
+    for feed in feeds:
+        reason = skip_reason(health[feed.feed_id], started)
+        if reason is None:
+            due.append(feed)
+        else:
+            report.skipped[feed.feed_id] = reason
+            skipped.append(FetchResult(feed.feed_id, health[feed.feed_id].effective_url, started, error=reason))
+            health[feed.feed_id] = apply_skip(health[feed.feed_id], started)
+
+    with report.timings.measure("fetch"):
+        results = fetch_all([fetch_request(health[f.feed_id]) for f in due], settings, now=now)
+    results = [_complete(result, health[result.feed_id]) for result in results]
+
+    with warehouse.writing() as con:
+        with report.timings.measure("store"):
+            stored = snapshot_store.stored_hashes(con, [f.feed_id for f in due])
+            snapshots = [_classify(result, stored, partition_key) for result in results]
+            snapshots += [Snapshot(result, partition_key, "skipped", False) for result in skipped]
+            snapshot_store.save_snapshots(con, snapshots)
+            for result in results:
+                health[result.feed_id] = apply_fetch(health[result.feed_id], result)
+            snapshot_store.save_health(con, health.values(), set(feed_list.by_id()))
+
+    for snap in snapshots:
+        report.outcomes[snap.outcome] += 1
+        if snap.outcome == "failed":
+            report.failures[snap.result.feed_id] = snap.result.error or "unknown error"
+        if snap.store_body and snap.result.body is not None:
+            report.new_bytes += len(snap.result.body)
+    if feeds and not due and skipped:
+        return  # everything is backing off: nothing to do is not a failure
+    if due and report.outcomes.get("failed", 0) == len(due):
+        raise NothingFetched(_all_failed_message(report.failures))
+
+
+def _complete(result: FetchResult, health: FeedHealth) -> FetchResult:
+    """A 304 means 'the content you have': it carries that hash, so its items count as seen again.
+    An HTML page or empty body is a failure for the user, but its bytes are still archived."""
+    if result.not_modified:
+        return replace(result, content_sha256=health.last_content_sha256)
+    if not result.ok:
+        return result
+    reason = sniff_not_a_feed(result.body)
+    return result if reason is None else replace(result, error=reason)
+
+
+def _classify(result: FetchResult, stored: set[tuple[str, str]], partition_key: str) -> Snapshot:
+    if result.not_modified:
+        return Snapshot(result, partition_key, "not_modified", False)
+    if not result.ok:
+        # A failed body (an HTML page, say) is kept when it is new: bad input loses nothing.
+        keep = result.body is not None and (result.feed_id, result.content_sha256) not in stored
+        return Snapshot(result, partition_key, "failed", keep)
+    if (result.feed_id, result.content_sha256) in stored:
+        return Snapshot(result, partition_key, "unchanged", False)
+    stored.add((result.feed_id, result.content_sha256))
+    return Snapshot(result, partition_key, "new", True)
+
+
+def _all_failed_message(failures: dict[str, str]) -> str:
+    lines = [f"  {feed_id}: {reason}" for feed_id, reason in sorted(failures.items())]
+    return "every feed failed, nothing was fetched:\n" + "\n".join(lines)
+
+
+# -- parsed_items ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ParseReport:
+    contents_parsed: int = 0
+    entries: int = 0
+    touched: int = 0
+    new_items: int = 0
+    updated_items: int = 0
+    warnings: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    timings: Timings = field(default_factory=Timings)
+
+
+def _parse_pending(pending: items_store.PendingContent) -> ParsedFeed:
+    return parse_feed(
+        pending.feed_id, pending.body, pending.content_sha256, pending.content_type, pending.final_url
+    )
+
+
+def parse_range(warehouse: Warehouse, first_key: str, last_key: str, workers: int | None = None) -> ParseReport:
+    """Parse contents the range's snapshots reference (each distinct body once), then refresh `items`."""
+    report = ParseReport()
+    with warehouse.reading() as con, report.timings.measure("read"):
+        pending = items_store.pending_contents(con, first_key, last_key)
+    with report.timings.measure("parse"):
+        parsed = parallel.map_chunks(_parse_pending, pending, workers=workers, weight=lambda p: len(p.body))
+    with warehouse.writing() as con, report.timings.measure("load"):
+        report.entries = items_store.save_parsed(con, parsed)
+        changes = items_store.refresh_items(con, first_key, last_key)
+        items_store.mark_parse_failures(con)
+    report.contents_parsed = len(parsed)
+    report.touched, report.new_items, report.updated_items = changes.touched, changes.new, changes.updated
+    for feed in parsed:
+        if feed.error:
+            report.errors[feed.feed_id] = feed.error
+        elif feed.warning:
+            report.warnings[feed.feed_id] = feed.warning
+    return report
+
+
+# -- cleaned_text ---------------------------------------------------------------------------------
+
+
+@dataclass
+class CleanReport:
+    cleaned: int = 0
+    links: int = 0
+    languages: Counter[str] = field(default_factory=Counter)
+    timings: Timings = field(default_factory=Timings)
+
+
+def _clean_pending(job: tuple[text_store.PendingText, Feed | None]) -> tuple[dict, list[dict]]:
+    pending, feed = job
+    cleaned = clean_item(pending.html, pending.title, pending.link, feed.boilerplate if feed else None)
+    text_row = {
+        "item_id": pending.item_id,
+        "text": cleaned.text,
+        "word_count": cleaned.word_count,
+        "language": cleaned.language,
+        "reading_time_minutes": cleaned.reading_time_minutes,
+        "cleaner_version": CLEANER_VERSION,
+        "source_sha256": pending.source_sha256,
+    }
+    link_rows = [
+        {"item_id": pending.item_id, "position": n, "url": link.url, "domain": link.domain,
+         "anchor_text": link.anchor_text}
+        for n, link in enumerate(cleaned.links)
+    ]  # fmt: skip
+    return text_row, link_rows
+
+
+def clean_range(
+    warehouse: Warehouse,
+    feed_list: FeedList | None,
+    first_key: str,
+    last_key: str,
+    workers: int | None = None,
+) -> CleanReport:
+    """Clean items seen in the range whose HTML or cleaner version changed since they were last cleaned."""
+    report = CleanReport()
+    feeds = feed_list.by_id() if feed_list else {}
+    with warehouse.reading() as con, report.timings.measure("read"):
+        pending = text_store.pending_texts(con, first_key, last_key, CLEANER_VERSION)
+    jobs = [(p, feeds.get(p.feed_id)) for p in pending]
+    with report.timings.measure("clean"):
+        cleaned = parallel.map_chunks(_clean_pending, jobs, workers=workers, weight=lambda j: len(j[0].html or ""))
+    texts = [text for text, _ in cleaned]
+    links = [link for _, item_links in cleaned for link in item_links]
+    stemmer = text_store.Stemmer()
+    with warehouse.writing() as con, report.timings.measure("load"):
+        text_store.save_texts(con, texts, links, stemmer)
+    report.cleaned, report.links = len(texts), len(links)
+    report.languages.update(text["language"] or "unknown" for text in texts)
+    return report
+
+
+# -- tag_aggregates -------------------------------------------------------------------------------
+
+
+@dataclass
+class TagReport:
+    items_tagged: int = 0
+    item_tags: int = 0
+    distinct_tags: int = 0
+    top_tags: list[tuple[str, int]] = field(default_factory=list)
+    timings: Timings = field(default_factory=Timings)
+
+
+def tag_range(warehouse: Warehouse, feed_list: FeedList | None, first_key: str, last_key: str) -> TagReport:
+    report = TagReport()
+    aliases = normalise_aliases(feed_list.tag_aliases if feed_list else {})
+
+    def normalise(raw: str) -> str:
+        tag = normalise_tag(raw)
+        return aliases.get(tag, tag)
+
+    with warehouse.writing() as con, report.timings.measure("aggregate"):
+        report.items_tagged = tag_store.refresh_item_tags(
+            con, first_key, last_key, normalise, tag_store.aliases_fingerprint(aliases)
+        )
+        tag_store.rebuild_aggregates(con)
+        report.item_tags, report.distinct_tags = con.execute(
+            "SELECT count(*), count(DISTINCT tag) FROM item_tags"
+        ).fetchone()
+        report.top_tags = con.execute(
+            "SELECT tag, count(*) AS n FROM item_tags GROUP BY tag ORDER BY n DESC, tag LIMIT 15"
+        ).fetchall()
+    return report
+
+
+def first_and_last(keys: Iterable[str]) -> tuple[str, str]:
+    ordered = sorted(keys)
+    return ordered[0], ordered[-1]

@@ -1,0 +1,23 @@
+"""The hourly job and its schedule (RUNNING by default: every hour is ingested while the UI is up)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from feeds_etl.assets import feed_assets
+from feeds_etl.partitions import hourly_partitions
+
+feeds_job = dg.define_asset_job(
+    name="feeds_hourly_job",
+    selection=dg.AssetSelection.assets(*feed_assets),
+    partitions_def=hourly_partitions,
+    description="Fetch, parse, clean and tag one hour (or, as a backfill, a range of hours in one run).",
+)
+
+# At minute 5 of each hour: the partition under way (end_offset=1) is the one the run ingests.
+hourly_schedule = dg.build_schedule_from_partitioned_job(
+    feeds_job,
+    minute_of_hour=5,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Ingest the hour under way, every hour.",
+)

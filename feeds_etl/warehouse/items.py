@@ -1,0 +1,217 @@
+"""Parsed contents, item versions and the deduplicated `items` table (set-based SQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from feeds_etl.parse import PARSER_VERSION, ParsedFeed, entry_as_row
+from feeds_etl.warehouse.store import insert_arrow
+
+_TS = pa.timestamp("us", tz="UTC")
+
+PARSED_SCHEMA = pa.schema(
+    [
+        ("feed_id", pa.string()),
+        ("content_sha256", pa.string()),
+        ("parser_version", pa.string()),
+        ("feed_title", pa.string()),
+        ("entry_count", pa.int32()),
+        ("warning", pa.string()),
+        ("error", pa.string()),
+    ]
+)
+ENTRY_SCHEMA = pa.schema(
+    [
+        ("feed_id", pa.string()),
+        ("content_sha256", pa.string()),
+        ("position", pa.int32()),
+        ("item_id", pa.string()),
+        ("entry_sha256", pa.string()),
+    ]
+)
+VERSION_SCHEMA = pa.schema(
+    [
+        ("item_id", pa.string()),
+        ("entry_sha256", pa.string()),
+        ("feed_id", pa.string()),
+        ("guid", pa.string()),
+        ("link", pa.string()),
+        ("title", pa.string()),
+        ("author", pa.string()),
+        ("published_at", _TS),
+        ("updated_at", _TS),
+        ("summary_html", pa.string()),
+        ("content_html", pa.string()),
+        ("categories", pa.list_(pa.string())),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class PendingContent:
+    """An archived body that has not been parsed by the current parser yet."""
+
+    feed_id: str
+    content_sha256: str
+    body: bytes
+    content_type: str | None
+    final_url: str | None
+
+
+@dataclass(frozen=True)
+class ItemChanges:
+    touched: int
+    new: int
+    updated: int
+
+
+# Items seen in a range of hours: the entries of every successful snapshot taken in those hours.
+TOUCHED_ITEMS_SQL = """
+    SELECT DISTINCT e.item_id
+    FROM feed_snapshots s
+    JOIN feed_entries e ON e.feed_id = s.feed_id AND e.content_sha256 = s.content_sha256
+    WHERE s.partition_key BETWEEN $first_key AND $last_key
+      AND s.content_sha256 IS NOT NULL AND s.error IS NULL
+"""
+
+
+def pending_contents(con: duckdb.DuckDBPyConnection, first_key: str, last_key: str) -> list[PendingContent]:
+    """Distinct contents referenced by the range's snapshots that the current parser has not seen."""
+    rows = con.execute(
+        """
+        WITH wanted AS (
+            SELECT DISTINCT feed_id, content_sha256 FROM feed_snapshots
+            WHERE partition_key BETWEEN $first_key AND $last_key
+              AND content_sha256 IS NOT NULL AND error IS NULL
+        ), todo AS (
+            SELECT w.* FROM wanted w
+            ANTI JOIN parsed_contents p
+              ON p.feed_id = w.feed_id AND p.content_sha256 = w.content_sha256
+             AND p.parser_version = $parser_version
+        )
+        SELECT t.feed_id, t.content_sha256,
+               any_value(s.body), any_value(s.content_type), any_value(s.final_url)
+        FROM todo t JOIN feed_snapshots s
+          ON s.feed_id = t.feed_id AND s.content_sha256 = t.content_sha256 AND s.body IS NOT NULL
+        GROUP BY t.feed_id, t.content_sha256
+        ORDER BY t.feed_id, t.content_sha256
+        """,
+        {"first_key": first_key, "last_key": last_key, "parser_version": PARSER_VERSION},
+    ).fetchall()
+    return [PendingContent(*row) for row in rows]
+
+
+def save_parsed(con: duckdb.DuckDBPyConnection, parsed: Sequence[ParsedFeed]) -> int:
+    """Store what each content yielded; item versions are content-addressed, so stored once."""
+    if not parsed:
+        return 0
+    keys = pa.table(
+        {"feed_id": [p.feed_id for p in parsed], "content_sha256": [p.content_sha256 for p in parsed]}
+    )
+    con.register("_parsed_keys", keys)
+    try:
+        for table in ("parsed_contents", "feed_entries"):
+            con.execute(
+                f"""DELETE FROM {table} t USING _parsed_keys k
+                    WHERE t.feed_id = k.feed_id AND t.content_sha256 = k.content_sha256"""
+            )
+    finally:
+        con.unregister("_parsed_keys")
+
+    contents, entries, versions = [], [], {}
+    for feed in parsed:
+        contents.append(
+            {
+                "feed_id": feed.feed_id,
+                "content_sha256": feed.content_sha256,
+                "parser_version": PARSER_VERSION,
+                "feed_title": feed.title,
+                "entry_count": len(feed.entries),
+                "warning": feed.warning,
+                "error": feed.error,
+            }
+        )
+        for position, entry in enumerate(feed.entries):
+            entries.append(
+                {
+                    "feed_id": feed.feed_id,
+                    "content_sha256": feed.content_sha256,
+                    "position": position,
+                    "item_id": entry.item_id,
+                    "entry_sha256": entry.entry_sha256,
+                }
+            )
+            versions[(entry.item_id, entry.entry_sha256)] = entry_as_row(entry)
+    insert_arrow(con, "parsed_contents", contents, PARSED_SCHEMA)
+    insert_arrow(con, "feed_entries", entries, ENTRY_SCHEMA)
+    incoming = pa.Table.from_pylist(list(versions.values()), schema=VERSION_SCHEMA)
+    if incoming.num_rows:
+        con.register("_incoming_versions", incoming)
+        try:
+            con.execute(
+                """INSERT INTO item_versions
+                   SELECT n.* FROM _incoming_versions n
+                   ANTI JOIN item_versions v ON v.item_id = n.item_id AND v.entry_sha256 = n.entry_sha256"""
+            )
+        finally:
+            con.unregister("_incoming_versions")
+    return len(entries)
+
+
+def refresh_items(con: duckdb.DuckDBPyConnection, first_key: str, last_key: str) -> ItemChanges:
+    """Re-derive `items` for everything seen in the range, from every sighting in the archive.
+
+    An item's row is its latest version (by fetch time); first/last_seen_at span all its sightings.
+    Being a function of the archive alone, it gives the same rows however often and in whatever
+    order partitions are materialized.
+    """
+    params = {"first_key": first_key, "last_key": last_key}
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _touched AS {TOUCHED_ITEMS_SQL}", params)
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _before AS
+           SELECT item_id, entry_sha256 FROM items WHERE item_id IN (SELECT item_id FROM _touched)"""
+    )
+    con.execute("DELETE FROM items WHERE item_id IN (SELECT item_id FROM _touched)")
+    con.execute(
+        """
+        INSERT INTO items
+        WITH sightings AS (
+            SELECT e.item_id, e.entry_sha256, s.fetched_at
+            FROM feed_entries e
+            JOIN feed_snapshots s ON s.feed_id = e.feed_id AND s.content_sha256 = e.content_sha256
+            WHERE s.error IS NULL AND e.item_id IN (SELECT item_id FROM _touched)
+        ), span AS (
+            SELECT item_id,
+                   min(fetched_at) AS first_seen_at,
+                   max(fetched_at) AS last_seen_at,
+                   arg_max(entry_sha256, (fetched_at, entry_sha256)) AS entry_sha256,
+                   count(DISTINCT entry_sha256) AS version_count
+            FROM sightings GROUP BY item_id
+        )
+        SELECT v.item_id, v.feed_id, v.guid, v.link, v.title, v.author, v.published_at, v.updated_at,
+               v.summary_html, v.content_html, v.categories,
+               span.first_seen_at, span.last_seen_at, span.entry_sha256, span.version_count
+        FROM span JOIN item_versions v USING (item_id, entry_sha256)
+        """
+    )
+    new, updated, touched = con.execute(
+        """SELECT count(*) FILTER (WHERE b.item_id IS NULL),
+                  count(*) FILTER (WHERE b.item_id IS NOT NULL AND b.entry_sha256 <> i.entry_sha256),
+                  count(*)
+           FROM items i JOIN _touched USING (item_id) LEFT JOIN _before b USING (item_id)"""
+    ).fetchone()
+    return ItemChanges(touched=touched, new=new, updated=updated)
+
+
+def mark_parse_failures(con: duckdb.DuckDBPyConnection) -> None:
+    """A feed whose latest content yielded nothing shows why in `feed_health.last_error` (idempotent)."""
+    con.execute(
+        """UPDATE feed_health h SET last_error = p.error, status = 'failing'
+           FROM parsed_contents p
+           WHERE p.feed_id = h.feed_id AND p.content_sha256 = h.last_content_sha256
+             AND p.entry_count = 0 AND p.error IS NOT NULL AND h.status IN ('ok', 'not_modified')"""
+    )

@@ -1,0 +1,254 @@
+"""The DuckDB schema users query. Tables hold data; views and macros answer common questions.
+
+Every object here must work in a plain DuckDB session (CLI, `duckdb.connect(path, read_only=True)`),
+so views and macros use core SQL only: no extension is needed to read the database.
+"""
+
+from __future__ import annotations
+
+# Bump when a table changes shape; `migrate` then rebuilds what it must.
+SCHEMA_VERSION = 3
+
+TABLES: dict[str, str] = {
+    "feed_snapshots": """
+        snapshot_id VARCHAR NOT NULL,
+        feed_id VARCHAR NOT NULL,
+        partition_key VARCHAR NOT NULL,
+        fetched_at TIMESTAMPTZ NOT NULL,
+        url VARCHAR NOT NULL,
+        final_url VARCHAR,
+        http_status INTEGER,
+        etag VARCHAR,
+        last_modified VARCHAR,
+        content_type VARCHAR,
+        content_sha256 VARCHAR,
+        body BLOB,
+        body_bytes BIGINT,
+        outcome VARCHAR NOT NULL,
+        error VARCHAR,
+        elapsed_ms DOUBLE
+    """,
+    "feed_health": """
+        feed_id VARCHAR NOT NULL,
+        url VARCHAR NOT NULL,
+        effective_url VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        last_attempt_at TIMESTAMPTZ,
+        last_success_at TIMESTAMPTZ,
+        last_status INTEGER,
+        consecutive_failures INTEGER NOT NULL,
+        last_error VARCHAR,
+        next_attempt_at TIMESTAMPTZ,
+        etag VARCHAR,
+        last_modified VARCHAR,
+        last_content_sha256 VARCHAR,
+        redirect_target VARCHAR,
+        redirect_seen INTEGER NOT NULL,
+        in_feed_list BOOLEAN NOT NULL
+    """,
+    "parsed_contents": """
+        feed_id VARCHAR NOT NULL,
+        content_sha256 VARCHAR NOT NULL,
+        parser_version VARCHAR NOT NULL,
+        feed_title VARCHAR,
+        entry_count INTEGER NOT NULL,
+        warning VARCHAR,
+        error VARCHAR
+    """,
+    "feed_entries": """
+        feed_id VARCHAR NOT NULL,
+        content_sha256 VARCHAR NOT NULL,
+        position INTEGER NOT NULL,
+        item_id VARCHAR NOT NULL,
+        entry_sha256 VARCHAR NOT NULL
+    """,
+    "item_versions": """
+        item_id VARCHAR NOT NULL,
+        entry_sha256 VARCHAR NOT NULL,
+        feed_id VARCHAR NOT NULL,
+        guid VARCHAR,
+        link VARCHAR,
+        title VARCHAR,
+        author VARCHAR,
+        published_at TIMESTAMPTZ,
+        updated_at TIMESTAMPTZ,
+        summary_html VARCHAR,
+        content_html VARCHAR,
+        categories VARCHAR[]
+    """,
+    "items": """
+        item_id VARCHAR NOT NULL,
+        feed_id VARCHAR NOT NULL,
+        guid VARCHAR,
+        link VARCHAR,
+        title VARCHAR,
+        author VARCHAR,
+        published_at TIMESTAMPTZ,
+        updated_at TIMESTAMPTZ,
+        summary_html VARCHAR,
+        content_html VARCHAR,
+        categories VARCHAR[],
+        first_seen_at TIMESTAMPTZ NOT NULL,
+        last_seen_at TIMESTAMPTZ NOT NULL,
+        entry_sha256 VARCHAR NOT NULL,
+        version_count INTEGER NOT NULL
+    """,
+    "item_text": """
+        item_id VARCHAR NOT NULL,
+        text VARCHAR NOT NULL,
+        word_count INTEGER NOT NULL,
+        language VARCHAR,
+        reading_time_minutes DOUBLE NOT NULL,
+        cleaner_version VARCHAR NOT NULL,
+        source_sha256 VARCHAR NOT NULL
+    """,
+    "item_links": """
+        item_id VARCHAR NOT NULL,
+        position INTEGER NOT NULL,
+        url VARCHAR NOT NULL,
+        domain VARCHAR NOT NULL,
+        anchor_text VARCHAR
+    """,
+    "item_tags": """
+        item_id VARCHAR NOT NULL,
+        feed_id VARCHAR NOT NULL,
+        tag VARCHAR NOT NULL,
+        tag_raw VARCHAR NOT NULL
+    """,
+    "tag_counts": """
+        day DATE NOT NULL,
+        feed_id VARCHAR NOT NULL,
+        tag VARCHAR NOT NULL,
+        item_count BIGINT NOT NULL
+    """,
+    "tag_cooccurrence": """
+        tag_a VARCHAR NOT NULL,
+        tag_b VARCHAR NOT NULL,
+        item_count BIGINT NOT NULL
+    """,
+    # Full-text index maintained incrementally by the pipeline (BM25 in plain SQL, see search_items).
+    "search_terms": """
+        item_id VARCHAR NOT NULL,
+        term VARCHAR NOT NULL,
+        tf INTEGER NOT NULL
+    """,
+    "search_docs": """
+        item_id VARCHAR NOT NULL,
+        doc_length INTEGER NOT NULL
+    """,
+    "search_stems": """
+        word VARCHAR NOT NULL,
+        stem VARCHAR NOT NULL
+    """,
+    "partition_log": """
+        partition_key VARCHAR NOT NULL,
+        asset VARCHAR NOT NULL,
+        note VARCHAR NOT NULL
+    """,
+}
+
+# How a text becomes words, for indexing and for queries alike (core functions only).
+TOKENIZE_SQL = "regexp_split_to_array(lower(strip_accents({expr})), '[^a-z0-9]+')"
+
+VIEWS: dict[str, str] = {
+    "tag_trends": """
+        WITH tagged AS (
+            SELECT t.tag, (coalesce(i.published_at, i.first_seen_at) AT TIME ZONE 'UTC')::DATE AS day
+            FROM item_tags t JOIN items i USING (item_id)
+        ), bounds AS (SELECT max(day) AS today FROM tagged), windows AS (
+            SELECT tag,
+                   count(*) FILTER (WHERE day > today - 7) AS last_7d,
+                   count(*) FILTER (WHERE day <= today - 7 AND day > today - 35) AS prior_28d
+            FROM tagged, bounds GROUP BY tag
+        )
+        SELECT tag, last_7d, prior_28d,
+               round(prior_28d / 4.0, 2) AS prior_weekly_avg,
+               round((last_7d + 1) / (prior_28d / 4.0 + 1), 3) AS rise_ratio,
+               rank() OVER (ORDER BY (last_7d + 1) / (prior_28d / 4.0 + 1) DESC, last_7d DESC, tag) AS rank
+        FROM windows WHERE last_7d > 0
+    """,
+    "latest_items": """
+        SELECT i.item_id, i.feed_id, i.published_at, i.title, i.link, i.author, t.text, t.word_count,
+               t.language, i.categories
+        FROM items i LEFT JOIN item_text t USING (item_id)
+        ORDER BY coalesce(i.published_at, i.first_seen_at) DESC, i.item_id
+    """,
+    "items_per_feed_day": """
+        SELECT (coalesce(published_at, first_seen_at) AT TIME ZONE 'UTC')::DATE AS day, feed_id,
+               count(*) AS item_count
+        FROM items GROUP BY ALL
+    """,
+    "top_tags": """
+        SELECT tag, sum(item_count) AS item_count, count(DISTINCT feed_id) AS feeds,
+               min(day) AS first_day, max(day) AS last_day
+        FROM tag_counts GROUP BY tag
+    """,
+    "cited_domains": """
+        SELECT l.domain, count(DISTINCT l.item_id) AS items, count(*) AS links,
+               count(DISTINCT i.feed_id) AS feeds
+        FROM item_links l JOIN items i USING (item_id)
+        GROUP BY l.domain
+    """,
+    "feed_status": """
+        SELECT h.feed_id, h.status, h.url, h.effective_url, h.last_attempt_at, h.last_success_at,
+               h.last_status, h.consecutive_failures, h.last_error, h.next_attempt_at,
+               (SELECT count(*) FROM items i WHERE i.feed_id = h.feed_id) AS items
+        FROM feed_health h
+    """,
+}
+
+MACROS: dict[str, str] = {
+    # Top tags within a published-day window: SELECT * FROM tags_between('2026-06-01', '2026-06-30').
+    "tags_between": """
+        (start_day, end_day) AS TABLE
+        SELECT tag, sum(item_count) AS item_count FROM tag_counts
+        WHERE day BETWEEN CAST(start_day AS DATE) AND CAST(end_day AS DATE)
+        GROUP BY tag ORDER BY item_count DESC, tag
+    """,
+    # BM25 (k1=1.2, b=0.75) over title + cleaned text; query words are stemmed through search_stems,
+    # which the pipeline fills with the fts extension's Porter stemmer, so readers need no extension.
+    "search_items": f"""
+        (query_string) AS TABLE
+        WITH words AS (
+            SELECT DISTINCT unnest({TOKENIZE_SQL.format(expr="query_string")}) AS word
+        ), query_terms AS (
+            SELECT DISTINCT coalesce(s.stem, w.word) AS term
+            FROM words w LEFT JOIN search_stems s ON s.word = w.word
+            WHERE w.word <> ''
+        ), stats AS (
+            SELECT count(*) AS n, avg(doc_length) AS avgdl FROM search_docs
+        ), df AS (
+            SELECT st.term, count(*) AS df FROM search_terms st JOIN query_terms q USING (term) GROUP BY st.term
+        ), scored AS (
+            SELECT st.item_id,
+                   sum(ln(1 + (stats.n - df.df + 0.5) / (df.df + 0.5))
+                       * st.tf * 2.2 / (st.tf + 1.2 * (1 - 0.75 + 0.75 * d.doc_length / stats.avgdl))) AS score
+            FROM search_terms st
+            JOIN df USING (term)
+            JOIN search_docs d USING (item_id)
+            CROSS JOIN stats
+            GROUP BY st.item_id
+        )
+        SELECT scored.item_id, i.title, scored.score
+        FROM scored JOIN items i USING (item_id)
+        ORDER BY scored.score DESC, scored.item_id
+    """,
+}
+
+
+def ddl_statements() -> list[str]:
+    """Idempotent DDL: tables if missing, views and macros always replaced."""
+    statements = [f"CREATE TABLE IF NOT EXISTS {name} ({columns})" for name, columns in TABLES.items()]
+    statements.append("CREATE TABLE IF NOT EXISTS _meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    statements += [f"CREATE OR REPLACE VIEW {name} AS {body}" for name, body in VIEWS.items()]
+    statements += [f"CREATE OR REPLACE MACRO {name}{body}" for name, body in MACROS.items()]
+    return statements
+
+
+def table_columns(name: str) -> list[tuple[str, str]]:
+    """(column, type) pairs of a table, read from its DDL: used for metadata column schemas."""
+    columns = []
+    for line in TABLES[name].strip().splitlines():
+        parts = line.strip().rstrip(",").split()
+        columns.append((parts[0], parts[1]))
+    return columns

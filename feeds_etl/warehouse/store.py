@@ -1,0 +1,164 @@
+"""Where the data lives, and how writers and readers stay out of each other's way.
+
+DuckDB lets one process write a file, and that process's lock also shuts out readers. So the pipeline
+writes a private working database (`<dir>/.work/<name>`), one writer at a time under an OS file lock,
+and after each successful write publishes a copy over the database users query, with an atomic rename.
+A reader holding the old file keeps reading it undisturbed; new connections see the new one. Nothing the
+pipeline does ever opens the published file, so an open SQL session can never make a run fail.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from feeds_etl.warehouse.schema import SCHEMA_VERSION, ddl_statements
+
+LOCK_TIMEOUT_SECONDS = 3600.0
+
+
+class WarehouseBusy(RuntimeError):
+    """Another writer held the lock for longer than we are prepared to wait."""
+
+
+class Warehouse:
+    """The published database users query plus the private working copy the pipeline writes."""
+
+    def __init__(self, database: str | os.PathLike[str]) -> None:
+        self.database = Path(database).resolve()
+        self.work_dir = self.database.parent / ".work"
+        self.work_database = self.work_dir / self.database.name
+        self.lock_path = self.work_dir / f"{self.database.name}.lock"
+
+    # -- sessions ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The working database under the writer lock, for reads that must see the latest state."""
+        with self._locked(), self._connect() as con:
+            yield con
+
+    @contextmanager
+    def writing(self, publish: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One transaction on the working database; on success it is published for readers.
+
+        A crash (even kill -9) before COMMIT leaves the previous state: DuckDB's WAL drops the
+        uncommitted transaction and the published file was never touched.
+        """
+        with self._locked():
+            with self._connect() as con:
+                con.begin()
+                try:
+                    yield con
+                except BaseException:
+                    con.rollback()
+                    raise
+                con.commit()
+                con.execute("CHECKPOINT")
+            if publish:
+                self._publish()
+
+    @contextmanager
+    def published(self) -> Iterator[duckdb.DuckDBPyConnection | None]:
+        """A read-only connection to what users see (None before the first publish); takes no lock."""
+        if not self.database.exists():
+            yield None
+            return
+        con = duckdb.connect(str(self.database), read_only=True)
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            yield con
+        finally:
+            con.close()
+
+    # -- internals --------------------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        with self.lock_path.open("a+") as handle:
+            deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise WarehouseBusy(f"{self.lock_path}: another writer held the lock too long") from None
+                    time.sleep(0.05)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextmanager
+    def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = duckdb.connect(str(self.work_database))
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            migrate(con)
+            yield con
+        finally:
+            con.close()
+
+    def _publish(self) -> None:
+        """Copy the checkpointed working file next to the published one, then rename over it."""
+        self.database.parent.mkdir(parents=True, exist_ok=True)
+        staging = self.database.with_name(f".{self.database.name}.publishing-{os.getpid()}")
+        try:
+            shutil.copyfile(self.work_database, staging)
+            with staging.open("rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(staging, self.database)
+        finally:
+            staging.unlink(missing_ok=True)
+        # A stale WAL beside the published file would be replayed into the new one by the next opener.
+        Path(f"{self.database}.wal").unlink(missing_ok=True)
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> None:
+    """Create or update the schema; cheap when it is already current."""
+    try:
+        row = con.execute("SELECT value FROM _meta WHERE key = 'schema_version'").fetchone()
+    except duckdb.CatalogException:
+        row = None
+    if row and int(row[0]) == SCHEMA_VERSION:
+        return
+    for statement in ddl_statements():
+        con.execute(statement)
+    con.execute(
+        "INSERT OR REPLACE INTO _meta VALUES ('schema_version', ?)",
+        [str(SCHEMA_VERSION)],
+    )
+
+
+def insert_arrow(
+    con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str, Any]], schema: pa.Schema
+) -> int:
+    """Bulk-load rows through Arrow (one INSERT ... SELECT), never row by row."""
+    if not rows:
+        return 0
+    batch = pa.Table.from_pylist(list(rows), schema=schema)
+    return insert_table(con, table, batch)
+
+
+def insert_table(con: duckdb.DuckDBPyConnection, table: str, batch: pa.Table) -> int:
+    if batch.num_rows == 0:
+        return 0
+    view = f"_incoming_{table}"
+    con.register(view, batch)
+    try:
+        columns = ", ".join(batch.column_names)
+        con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {view}")
+    finally:
+        con.unregister(view)
+    return batch.num_rows

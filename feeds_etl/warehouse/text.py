@@ -1,0 +1,132 @@
+"""`item_text`, `item_links` and the full-text index, re-derived only where the HTML or cleaner changed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from feeds_etl.warehouse.items import TOUCHED_ITEMS_SQL
+from feeds_etl.warehouse.schema import TOKENIZE_SQL
+from feeds_etl.warehouse.store import insert_arrow
+
+TEXT_SCHEMA = pa.schema(
+    [
+        ("item_id", pa.string()),
+        ("text", pa.string()),
+        ("word_count", pa.int32()),
+        ("language", pa.string()),
+        ("reading_time_minutes", pa.float64()),
+        ("cleaner_version", pa.string()),
+        ("source_sha256", pa.string()),
+    ]
+)
+LINK_SCHEMA = pa.schema(
+    [
+        ("item_id", pa.string()),
+        ("position", pa.int32()),
+        ("url", pa.string()),
+        ("domain", pa.string()),
+        ("anchor_text", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class PendingText:
+    """An item whose text is missing or was made from other HTML or by another cleaner version."""
+
+    item_id: str
+    feed_id: str
+    title: str | None
+    link: str | None
+    html: str | None
+    source_sha256: str
+
+
+def pending_texts(
+    con: duckdb.DuckDBPyConnection, first_key: str, last_key: str, cleaner_version: str
+) -> list[PendingText]:
+    rows = con.execute(
+        f"""
+        WITH touched AS ({TOUCHED_ITEMS_SQL}), source AS (
+            SELECT i.item_id, i.feed_id, i.title, i.link,
+                   coalesce(i.content_html, i.summary_html) AS html,
+                   sha256(coalesce(i.title, '') || chr(31) || coalesce(i.content_html, i.summary_html, ''))
+                     AS source_sha256
+            FROM items i JOIN touched USING (item_id)
+        )
+        SELECT s.item_id, s.feed_id, s.title, s.link, s.html, s.source_sha256
+        FROM source s LEFT JOIN item_text t USING (item_id)
+        WHERE t.item_id IS NULL OR t.source_sha256 <> s.source_sha256
+           OR t.cleaner_version <> $cleaner_version
+        ORDER BY s.item_id
+        """,
+        {"first_key": first_key, "last_key": last_key, "cleaner_version": cleaner_version},
+    ).fetchall()
+    return [PendingText(*row) for row in rows]
+
+
+def save_texts(
+    con: duckdb.DuckDBPyConnection, texts: Sequence[dict], links: Sequence[dict], stemmer: "Stemmer"
+) -> int:
+    """Replace text, links and search terms of the given items in one go."""
+    if not texts:
+        return 0
+    ids = pa.table({"item_id": [t["item_id"] for t in texts]})
+    con.register("_text_ids", ids)
+    try:
+        for table in ("item_text", "item_links", "search_terms", "search_docs"):
+            con.execute(f"DELETE FROM {table} WHERE item_id IN (SELECT item_id FROM _text_ids)")
+        insert_arrow(con, "item_text", texts, TEXT_SCHEMA)
+        insert_arrow(con, "item_links", links, LINK_SCHEMA)
+        index_for_search(con, stemmer)
+    finally:
+        con.unregister("_text_ids")
+    return len(texts)
+
+
+class Stemmer:
+    """Porter stems from DuckDB's fts extension, loaded from the duckdb-extension-fts wheel (offline)."""
+
+    def __init__(self) -> None:
+        import duckdb_extension_fts
+
+        version = duckdb.__version__
+        path = Path(duckdb_extension_fts.__file__).parent / "extensions" / f"v{version}" / "fts.duckdb_extension"
+        if not path.exists():
+            raise RuntimeError(f"fts extension for duckdb {version} not found at {path}; reinstall with make")
+        self.path = path
+
+    def load(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(f"LOAD '{self.path}'")
+
+
+def index_for_search(con: duckdb.DuckDBPyConnection, stemmer: Stemmer) -> None:
+    """Index title + text of the items in `_text_ids`: per-item stemmed term frequencies and lengths."""
+    stemmer.load(con)
+    tokens = TOKENIZE_SQL.format(expr="coalesce(i.title, '') || ' ' || t.text")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _words AS
+            SELECT i.item_id, unnest({tokens}) AS word
+            FROM items i JOIN item_text t USING (item_id)
+            WHERE i.item_id IN (SELECT item_id FROM _text_ids)"""
+    )
+    con.execute(
+        """INSERT INTO search_stems
+           SELECT DISTINCT w.word, stem(w.word, 'porter') FROM _words w
+           WHERE w.word <> '' AND w.word NOT IN (SELECT word FROM search_stems)"""
+    )
+    con.execute(
+        """INSERT INTO search_terms
+           SELECT w.item_id, s.stem, count(*)::INTEGER FROM _words w JOIN search_stems s USING (word)
+           GROUP BY ALL"""
+    )
+    con.execute(
+        """INSERT INTO search_docs
+           SELECT item_id, count(*) FILTER (WHERE word <> '')::INTEGER FROM _words GROUP BY item_id"""
+    )
+    con.execute("DROP TABLE _words")
