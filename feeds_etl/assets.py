@@ -1,6 +1,5 @@
 """The four assets. Each is thin: it calls one pipeline function and tells the UI what happened."""
 
-
 import dagster as dg
 
 from feeds_etl import pipeline, report
@@ -39,9 +38,7 @@ def raw_feed_xml(
     for feed_id, reason in sorted(archived.failures.items()):
         context.log.warning(f"feed {feed_id} failed: {reason}")
     if archived.archive_only_hours:
-        context.log.info(
-            f"{len(archived.archive_only_hours)} past hour(s): not fetched, the archive is what it is"
-        )
+        context.log.info(f"{len(archived.archive_only_hours)} past hour(s): not fetched, the archive is what it is")
     return dg.MaterializeResult(metadata=report.archive_metadata(archived, warehouse.get()))
 
 

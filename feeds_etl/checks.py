@@ -1,6 +1,5 @@
 """Asset checks: data-quality promises, verified on the published database after each run."""
 
-
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -59,7 +58,8 @@ def every_feed_accounted_for(warehouse: WarehouseResource, feed_list: FeedListRe
         known = {row[0] for row in con.execute("SELECT feed_id FROM feed_health").fetchall()}
         missing = sorted(listed - known)
         return dg.AssetCheckResult(
-            passed=not missing, metadata={"feeds_listed": len(listed), "missing": ", ".join(missing) or "none"}
+            passed=not missing,
+            metadata={"feeds_listed": len(listed), "missing": ", ".join(missing) or "none"},
         )
 
     return _query(warehouse, evaluate)
@@ -99,7 +99,10 @@ def archive_is_fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         return dg.AssetCheckResult(
             passed=age <= FRESHNESS_LIMIT,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"newest_snapshot": newest.isoformat(), "age_minutes": round(age.total_seconds() / 60, 1)},
+            metadata={
+                "newest_snapshot": newest.isoformat(),
+                "age_minutes": round(age.total_seconds() / 60, 1),
+            },
         )
 
     return _query(warehouse, evaluate)

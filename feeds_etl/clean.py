@@ -107,9 +107,7 @@ def _is_boilerplate(paragraph: str, title: str | None, rules: BoilerplateRules |
         return True
     if title and paragraph.strip().casefold() == title.strip().casefold():
         return True
-    if rules and any(phrase.casefold() in paragraph.casefold() for phrase in rules.phrases):
-        return True
-    return False
+    return bool(rules and any(phrase.casefold() in paragraph.casefold() for phrase in rules.phrases))
 
 
 def _links(soup: BeautifulSoup, base_url: str | None) -> tuple[Link, ...]:

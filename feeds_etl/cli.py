@@ -19,8 +19,8 @@ from dagster._core.storage.tags import (  # noqa: E402
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-from feeds_etl.feeds import REPO_ROOT  # noqa: E402, FeedListError, database_from_env, load_feed_list
-from feeds_etl.partitions import current_hour_key  # noqa: E402, hourly_partitions
+from feeds_etl.feeds import REPO_ROOT, FeedListError, database_from_env, load_feed_list  # noqa: E402
+from feeds_etl.partitions import current_hour_key, hourly_partitions  # noqa: E402
 from feeds_etl.warehouse import Warehouse  # noqa: E402
 
 
@@ -87,7 +87,11 @@ def materialize(first: str, last: str) -> int:
     print(f"feeds_etl: materializing {label} (DAGSTER_HOME={os.environ.get('DAGSTER_HOME', '')})")
     with _instance() as instance:
         result = job.execute_in_process(
-            run_config=QUIET_LOGS, instance=instance, partition_key=partition_key, tags=tags, raise_on_error=False
+            run_config=QUIET_LOGS,
+            instance=instance,
+            partition_key=partition_key,
+            tags=tags,
+            raise_on_error=False,
         )
     print_summary(result)
     return 0 if result.success else 1

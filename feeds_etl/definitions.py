@@ -1,8 +1,8 @@
 """The whole pipeline at a glance.
 
-    feeds.yaml -> raw_feed_xml -> parsed_items -> cleaned_text -> tag_aggregates   (hourly partitions)
-                  feed_snapshots   items            item_text       item_tags, tag_counts,
-                  feed_health                       item_links      tag_cooccurrence
+feeds.yaml -> raw_feed_xml -> parsed_items -> cleaned_text -> tag_aggregates   (hourly partitions)
+              feed_snapshots   items            item_text       item_tags, tag_counts,
+              feed_health                       item_links      tag_cooccurrence
 """
 
 from __future__ import annotations

@@ -212,9 +212,7 @@ def _fetch_file(base: FetchResult, settings: FetchSettings) -> FetchResult:
     )
 
 
-def _fetch_http(
-    base: FetchResult, request: FetchRequest, settings: FetchSettings, client: httpx.Client
-) -> FetchResult:
+def _fetch_http(base: FetchResult, request: FetchRequest, settings: FetchSettings, client: httpx.Client) -> FetchResult:
     headers: dict[str, str] = {}
     if request.etag:
         headers["If-None-Match"] = request.etag

@@ -36,7 +36,7 @@ def map_chunks(
     """
     workers = workers or default_workers()
     total_weight = sum(weight(item) for item in items)
-    if workers <= 1 or len(items) < MIN_PARALLEL_ITEMS and total_weight < MIN_PARALLEL_WEIGHT:
+    if workers <= 1 or (len(items) < MIN_PARALLEL_ITEMS and total_weight < MIN_PARALLEL_WEIGHT):
         return [fn(item) for item in items]
     context = multiprocessing.get_context("forkserver")
     chunksize = max(1, min(64, len(items) // (workers * 8) or 1))

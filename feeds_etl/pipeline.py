@@ -134,15 +134,14 @@ def _fetch_into_archive(
         results = fetch_all([fetch_request(health[f.feed_id]) for f in due], settings, now=now)
     results = [_complete(result, health[result.feed_id]) for result in results]
 
-    with warehouse.writing() as con:
-        with report.timings.measure("store"):
-            stored = snapshot_store.stored_hashes(con, [f.feed_id for f in due])
-            snapshots = [_classify(result, stored, partition_key) for result in results]
-            snapshots += [Snapshot(result, partition_key, "skipped", False) for result in skipped]
-            snapshot_store.save_snapshots(con, snapshots)
-            for result in results:
-                health[result.feed_id] = apply_fetch(health[result.feed_id], result)
-            snapshot_store.save_health(con, health.values(), set(feed_list.by_id()))
+    with warehouse.writing() as con, report.timings.measure("store"):
+        stored = snapshot_store.stored_hashes(con, [f.feed_id for f in due])
+        snapshots = [_classify(result, stored, partition_key) for result in results]
+        snapshots += [Snapshot(result, partition_key, "skipped", False) for result in skipped]
+        snapshot_store.save_snapshots(con, snapshots)
+        for result in results:
+            health[result.feed_id] = apply_fetch(health[result.feed_id], result)
+        snapshot_store.save_health(con, health.values(), set(feed_list.by_id()))
 
     for snap in snapshots:
         report.outcomes[snap.outcome] += 1
@@ -201,9 +200,7 @@ class ParseReport:
 
 
 def _parse_pending(pending: items_store.PendingContent) -> ParsedFeed:
-    return parse_feed(
-        pending.feed_id, pending.body, pending.content_sha256, pending.content_type, pending.final_url
-    )
+    return parse_feed(pending.feed_id, pending.body, pending.content_sha256, pending.content_type, pending.final_url)
 
 
 def parse_range(warehouse: Warehouse, first_key: str, last_key: str, workers: int | None = None) -> ParseReport:

@@ -1,6 +1,5 @@
 """A sensor that reports (never crashes on) changes to the feed list, so the UI says what changed."""
 
-
 import hashlib
 import json
 

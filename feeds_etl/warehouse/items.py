@@ -109,9 +109,7 @@ def save_parsed(con: duckdb.DuckDBPyConnection, parsed: Sequence[ParsedFeed]) ->
     """Store what each content yielded; item versions are content-addressed, so stored once."""
     if not parsed:
         return 0
-    keys = pa.table(
-        {"feed_id": [p.feed_id for p in parsed], "content_sha256": [p.content_sha256 for p in parsed]}
-    )
+    keys = pa.table({"feed_id": [p.feed_id for p in parsed], "content_sha256": [p.content_sha256 for p in parsed]})
     con.register("_parsed_keys", keys)
     try:
         for table in ("parsed_contents", "feed_entries"):

@@ -127,9 +127,7 @@ def save_snapshots(con: duckdb.DuckDBPyConnection, snapshots: Sequence[Snapshot]
     return insert_arrow(con, "feed_snapshots", rows, SNAPSHOT_SCHEMA)
 
 
-def save_health(
-    con: duckdb.DuckDBPyConnection, health: Iterable[FeedHealth], listed_feed_ids: set[str]
-) -> int:
+def save_health(con: duckdb.DuckDBPyConnection, health: Iterable[FeedHealth], listed_feed_ids: set[str]) -> int:
     """Replace the health rows given; feeds no longer listed stay, flagged `in_feed_list = false`."""
     rows = [{**asdict(h), "in_feed_list": h.feed_id in listed_feed_ids} for h in health]
     if rows:

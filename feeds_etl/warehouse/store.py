@@ -141,9 +141,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def insert_arrow(
-    con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str, Any]], schema: pa.Schema
-) -> int:
+def insert_arrow(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str, Any]], schema: pa.Schema) -> int:
     """Bulk-load rows through Arrow (one INSERT ... SELECT), never row by row."""
     if not rows:
         return 0

@@ -70,9 +70,7 @@ def pending_texts(
     return [PendingText(*row) for row in rows]
 
 
-def save_texts(
-    con: duckdb.DuckDBPyConnection, texts: Sequence[dict], links: Sequence[dict], stemmer: "Stemmer"
-) -> int:
+def save_texts(con: duckdb.DuckDBPyConnection, texts: Sequence[dict], links: Sequence[dict], stemmer: Stemmer) -> int:
     """Replace text, links and search terms of the given items in one go."""
     if not texts:
         return 0
