@@ -14,7 +14,7 @@ from typing import Any
 import feedparser
 
 # Bump when parsing changes what lands in `items`; stored contents are then parsed again.
-PARSER_VERSION = "2"
+PARSER_VERSION = "3"
 
 # Entries past this are ignored: a feed with a million entries is an attack or a mistake.
 MAX_ENTRIES_PER_FEED = 10_000
@@ -135,8 +135,9 @@ def parse_entry(feed_id: str, raw: Any) -> ParsedEntry:
     guid = _text(raw.get("id"))
     link = _text(raw.get("link"))
     title = _text(raw.get("title"))
-    published_at = _utc(raw.get("published_parsed"))
     updated_at = _utc(raw.get("updated_parsed"))
+    # RSS 1.0 dc:date and Atom entries without <published> only carry an update date: use it.
+    published_at = _utc(raw.get("published_parsed")) or updated_at
     date_key = raw.get("published") or raw.get("updated")
     content_html = _content_html(raw)
     summary_html = _text(raw.get("summary"), keep_space=True)

@@ -1,0 +1,76 @@
+"""The feed list: valid lists load, every kind of mistake gets a message naming file, entry and problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from feeds_etl.feeds import REPO_ROOT, FeedListError, load_feed_list
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_bundled_feed_list_loads_with_paths_resolved_against_the_repo() -> None:
+    feeds = load_feed_list(REPO_ROOT / "data" / "feeds.yaml")
+    names = [feed.feed_id for feed in feeds.feeds]
+    assert names[0] == "novastan-migrants" and len(names) == len(set(names)) == 5
+    assert feeds.feeds[0].url == (REPO_ROOT / "data/samples/novastan-migrants.rss.xml").as_uri()
+    assert feeds.tag_aliases["Россия"] == "russia"
+
+
+def test_urls_paths_and_options(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+feeds:
+  - {name: web, url: "https://example.org/feed"}
+  - {name: local, url: "file:///srv/feed.xml", enabled: false}
+  - name: absolute
+    url: /srv/other.xml
+    history: {mode: wordpress, max_pages: 3}
+    boilerplate: {selectors: [".share"], phrases: ["Support us"]}
+""",
+    )
+    feeds = load_feed_list(path)
+    web, local, absolute = feeds.feeds
+    assert web.url == "https://example.org/feed"
+    assert local.url == "file:///srv/feed.xml" and not local.enabled
+    assert absolute.url == "file:///srv/other.xml"
+    assert absolute.history.mode == "wordpress" and absolute.history.max_pages == 3
+    assert absolute.boilerplate.selectors == (".share",)
+    assert [f.feed_id for f in feeds.enabled] == ["web", "absolute"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("feeds: [\n  - name: a\n", "not valid YAML"),
+        ("- just a list\n", "top-level 'feeds:'"),
+        ("feeds: []\n", "non-empty list"),
+        ("feeds:\n  - url: x.xml\n", "feed #1: 'name' must be"),
+        ("feeds:\n  - name: a\n", "feed #1 ('a'): 'url' is required"),
+        ("feeds:\n  - {name: a, url: a.xml}\n  - {name: a, url: b.xml}\n", "feed #2 ('a'): duplicate name"),
+        ("feeds:\n  - {name: a, url: a.xml, colour: red}\n", "unknown key(s) ['colour']"),
+        ("feeds:\n  - {name: a, url: 'ftp://x/feed'}\n", "unsupported URL scheme"),
+        ("feeds:\n  - {name: a, url: a.xml, enabled: maybe}\n", "'enabled' must be true or false"),
+        ("feeds:\n  - {name: 'bad name!', url: a.xml}\n", "'name' must be"),
+        ("feeds:\n  - {name: a, url: a.xml, history: {max_pages: 0}}\n", "history.max_pages"),
+        ("feeds:\n  - {name: a, url: a.xml}\ntag_aliases: [x]\n", "tag_aliases"),
+    ],
+)
+def test_malformed_lists_name_the_file_entry_and_problem(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(FeedListError) as caught:
+        load_feed_list(path)
+    assert str(path) in str(caught.value)
+    assert expected in str(caught.value)
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FeedListError, match="feed list not found"):
+        load_feed_list(tmp_path / "nope.yaml")
