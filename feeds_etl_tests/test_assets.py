@@ -1,0 +1,185 @@
+"""The four assets through real Dagster materializations against a temporary DuckDB file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from feeds_etl.assets import cleaned_text, parsed_items, tag_aggregates
+from feeds_etl_tests.conftest import Project
+
+DERIVED_TABLES = [
+    "items",
+    "item_versions",
+    "feed_entries",
+    "parsed_contents",
+    "item_text",
+    "item_links",
+    "item_tags",
+    "tag_counts",
+    "tag_cooccurrence",
+    "search_terms",
+    "search_docs",
+    "search_stems",
+]
+
+
+def table_contents(project: Project, tables: list[str]) -> dict[str, list[tuple]]:
+    return {table: project.query(f"SELECT * FROM {table} ORDER BY ALL") for table in tables}
+
+
+def test_full_run_loads_every_layer(project: Project, current_hour: str) -> None:
+    result = project.materialize(current_hour)
+    assert result.success
+    novastan = project.query(
+        """SELECT guid, len(categories), published_at FROM items
+           WHERE feed_id = 'novastan-migrants' ORDER BY guid"""
+    )
+    assert [(guid, n) for guid, n, _ in novastan] == [
+        ("https://novastan.org/en/?p=43495", 5),
+        ("https://novastan.org/en/?p=48744", 12),
+    ]
+    assert str(novastan[1][2]) == "2026-06-15 18:23:24+00:00"
+    assert project.query("SELECT count(*) FROM items")[0][0] == 322
+    assert project.query("SELECT count(*) FROM item_text WHERE word_count > 0")[0][0] == 322
+    assert project.query("SELECT count(*) FROM tag_counts")[0][0] > 100
+    assert project.query("SELECT count(*) FROM feed_health WHERE status = 'ok'")[0][0] == 5
+    # Every check passed on a good run.
+    assert all(evaluation.passed for evaluation in result.get_asset_check_evaluations())
+
+    raw = result.asset_materializations_for_node("raw_feed_xml")[0].metadata
+    assert raw["feeds_new_content"].value == 5 and raw["feeds_failed"].value == 0
+    parsed = result.asset_materializations_for_node("parsed_items")[0].metadata
+    assert parsed["new_items"].value == 322 and parsed["dagster/row_count"].value == 322
+
+
+def test_tags_are_normalised_and_counted_across_feeds(project: Project, current_hour: str) -> None:
+    project.materialize(current_hour)
+    variants = project.query("SELECT DISTINCT tag_raw FROM item_tags WHERE tag = 'russia' ORDER BY tag_raw", [])
+    assert {raw for (raw,) in variants} >= {"Russia", " RUSSIA ", "russia", "Russia.", "Россия"}
+    per_item = project.query("SELECT count(*), count(DISTINCT item_id) FROM item_tags WHERE tag = 'russia'")[0]
+    assert per_item[0] == per_item[1]  # counted once per item, whatever the spellings
+    expected = project.query(
+        """SELECT count(*) FROM items
+           WHERE list_has_any(list_transform(categories, c -> lower(trim(c, ' .'))), ['russia', 'россия'])"""
+    )[0][0]
+    total = project.query("SELECT sum(item_count) FROM tag_counts WHERE tag = 'russia'")[0][0]
+    assert total == per_item[1] == expected
+
+
+def test_rematerializing_a_partition_gives_the_same_tables(project: Project, current_hour: str) -> None:
+    project.materialize(current_hour)
+    first = table_contents(project, DERIVED_TABLES)
+    replay = project.materialize(current_hour, selection=[parsed_items, cleaned_text, tag_aggregates])
+    assert replay.success
+    assert table_contents(project, DERIVED_TABLES) == first
+
+
+def test_fetching_the_same_hour_twice_keeps_both_attempts_and_adds_no_duplicate(
+    project: Project, current_hour: str
+) -> None:
+    project.materialize(current_hour)
+    before = table_contents(project, DERIVED_TABLES)
+    project.materialize(current_hour)
+    after = table_contents(project, DERIVED_TABLES)
+    # Only last_seen_at moves (the items were seen again); every other row is identical.
+    without_last_seen = "SELECT * EXCLUDE (last_seen_at) FROM items ORDER BY ALL"
+    assert [row[:12] for row in before["items"]] == [row[:12] for row in after["items"]]
+    assert project.query(without_last_seen) == project.query(without_last_seen)
+    for table in DERIVED_TABLES[1:]:
+        assert before[table] == after[table], table
+    assert project.query("SELECT count(*), count(DISTINCT item_id) FROM items")[0] == (322, 322)
+    assert project.query("SELECT count(*) FROM items WHERE last_seen_at > first_seen_at")[0][0] == 322
+    # The archive records both attempts of the hour, the second without a new body.
+    outcomes = project.query("SELECT outcome, count(*) FROM feed_snapshots GROUP BY ALL ORDER BY ALL")
+    assert outcomes == [("new", 5), ("unchanged", 5)]
+    assert project.query("SELECT count(*) FROM feed_snapshots WHERE body IS NOT NULL")[0][0] == 5
+
+
+def test_downstream_replay_needs_no_source(project: Project, current_hour: str) -> None:
+    project.materialize(current_hour)
+    before = table_contents(project, DERIVED_TABLES)
+    for sample in (project.root / "samples").iterdir():
+        sample.unlink()  # the "network" is gone: only the archive remains
+    replay = project.materialize(current_hour, selection=[parsed_items, cleaned_text, tag_aggregates])
+    assert replay.success
+    assert table_contents(project, DERIVED_TABLES) == before
+
+
+def test_an_updated_entry_updates_the_item_without_duplicating_it(project: Project, current_hour: str) -> None:
+    project.materialize(current_hour)
+    sample = project.root / "samples" / "novastan-migrants.rss.xml"
+    sample.write_bytes(sample.read_bytes().replace(b"I only needed a passport", b"I only needed papers"))
+    result = project.materialize(current_hour)
+    parsed = result.asset_materializations_for_node("parsed_items")[0].metadata
+    assert parsed["new_items"].value == 0 and parsed["updated_items"].value == 1
+    rows = project.query(
+        """SELECT title, version_count, first_seen_at < last_seen_at FROM items
+           WHERE guid = 'https://novastan.org/en/?p=48744'"""
+    )
+    assert len(rows) == 1 and rows[0][0].startswith("“I only needed papers”") and rows[0][1] == 2 and rows[0][2]
+    text = project.query(
+        """SELECT t.text FROM item_text t JOIN items i USING (item_id)
+           WHERE i.guid = 'https://novastan.org/en/?p=48744'"""
+    )[0][0]
+    assert "I only needed a passport" not in text
+
+
+def test_one_broken_feed_does_not_fail_the_run(project: Project, current_hour: str) -> None:
+    bad = project.root / "samples" / "broken.xml"
+    bad.write_text("<html><body>Please log in</body></html>")
+    feeds = [
+        {"name": "novastan-migrants", "url": str(project.root / "samples" / "novastan-migrants.rss.xml")},
+        {"name": "login-page", "url": str(bad)},
+        {"name": "missing", "url": str(project.root / "samples" / "does-not-exist.xml")},
+    ]
+    project.write_feeds(feeds)
+    result = project.materialize(current_hour)
+    assert result.success
+    health = dict(project.query("SELECT feed_id, last_error FROM feed_health"))
+    assert health["novastan-migrants"] is None
+    assert "HTML page" in health["login-page"]
+    assert "cannot read" in health["missing"]
+    raw = result.asset_materializations_for_node("raw_feed_xml")[0].metadata
+    assert raw["feeds_failed"].value == 2
+    assert "login-page" in raw["failed_feeds"].value and "missing" in raw["failed_feeds"].value
+    # The bad body is archived (nothing is lost), flagged with its error.
+    assert (
+        project.query("SELECT count(*) FROM feed_snapshots WHERE feed_id = 'login-page' AND body IS NOT NULL")[0][0]
+        == 1
+    )
+
+
+def test_every_feed_failing_fails_the_run(project: Project, current_hour: str) -> None:
+    project.write_feeds([{"name": "missing", "url": str(project.root / "nowhere.xml")}])
+    result = project.materialize(current_hour, raise_on_error=False)
+    assert not result.success
+    # Its failure is still recorded where users look.
+    assert "cannot read" in project.query("SELECT last_error FROM feed_health")[0][0]
+
+
+def test_malformed_feed_list_fails_clearly_and_writes_nothing(project: Project, current_hour: str) -> None:
+    project.feeds_file.write_text("feeds:\n  - name: a\n")
+    result = project.materialize(current_hour, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "'url' is required" in failure.step_failure_data.error.to_string()
+    assert not Path(project.database).exists()
+
+
+@pytest.mark.parametrize("hours_ago", [3])
+def test_past_hours_are_never_fetched(project: Project, hours_ago: int) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from feeds_etl.partitions import hour_key
+
+    past = hour_key(datetime.now(UTC) - timedelta(hours=hours_ago))
+    result = project.materialize(past)
+    assert result.success
+    assert project.query("SELECT count(*) FROM feed_snapshots")[0][0] == 0
+    assert project.query("SELECT note FROM partition_log WHERE partition_key = ?", [past]) == [
+        ("past hour with no snapshot: nothing was fetched",)
+    ]
+    raw = result.asset_materializations_for_node("raw_feed_xml")[0].metadata
+    assert raw["hours_without_snapshots"].value == 1
