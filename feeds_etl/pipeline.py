@@ -9,13 +9,16 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+
+import httpx
 
 from feeds_etl import parallel
 from feeds_etl.clean import CLEANER_VERSION, clean_item
 from feeds_etl.feeds import Feed, FeedList
-from feeds_etl.fetch import FetchResult, FetchSettings, fetch_all
+from feeds_etl.fetch import FetchResult, FetchSettings, fetch_all, make_client
 from feeds_etl.health import (
     FeedHealth,
     apply_fetch,
@@ -24,10 +27,12 @@ from feeds_etl.health import (
     reconcile_with_feed_list,
     skip_reason,
 )
+from feeds_etl.history import fetch_history
 from feeds_etl.parse import ParsedFeed, parse_feed, sniff_not_a_feed
 from feeds_etl.partitions import hour_key
 from feeds_etl.tags import normalise_aliases, normalise_tag
 from feeds_etl.warehouse import Warehouse
+from feeds_etl.warehouse import history as history_store
 from feeds_etl.warehouse import items as items_store
 from feeds_etl.warehouse import snapshots as snapshot_store
 from feeds_etl.warehouse import tags as tag_store
@@ -70,6 +75,7 @@ class ArchiveReport:
     failures: dict[str, str] = field(default_factory=dict)  # feed_id -> reason
     skipped: dict[str, str] = field(default_factory=dict)
     new_bytes: int = 0
+    history_pages: int = 0
     timings: Timings = field(default_factory=Timings)
 
     @property
@@ -130,20 +136,36 @@ def _fetch_into_archive(
             skipped.append(FetchResult(feed.feed_id, health[feed.feed_id].effective_url, started, error=reason))
             health[feed.feed_id] = apply_skip(health[feed.feed_id], started)
 
-    with report.timings.measure("fetch"):
-        results = fetch_all([fetch_request(health[f.feed_id]) for f in due], settings, now=now)
-    results = [_complete(result, health[result.feed_id]) for result in results]
+    with warehouse.reading() as con:
+        history_due = {f.feed_id for f in due if f.history.mode != "off"} - history_store.imported(con)
+    client = make_client(settings)
+    try:
+        with report.timings.measure("fetch"):
+            results = fetch_all([fetch_request(health[f.feed_id]) for f in due], settings, client=client, now=now)
+        results = [_complete(result, health[result.feed_id]) for result in results]
+        with report.timings.measure("history"):
+            history_pages = _import_history(
+                [f for f in due if f.feed_id in history_due], results, settings, client, now
+            )
+    finally:
+        client.close()
 
     with warehouse.writing() as con, report.timings.measure("store"):
         stored = snapshot_store.stored_hashes(con, [f.feed_id for f in due])
         snapshots = [_classify(result, stored, partition_key) for result in results]
         snapshots += [Snapshot(result, partition_key, "skipped", False) for result in skipped]
+        for pages in history_pages.values():
+            snapshots += [_history_snapshot(page, stored, partition_key) for page in pages]
         snapshot_store.save_snapshots(con, snapshots)
+        history_store.record(con, feed_list.by_id(), history_pages, started)
         for result in results:
             health[result.feed_id] = apply_fetch(health[result.feed_id], result)
         snapshot_store.save_health(con, health.values(), set(feed_list.by_id()))
 
     for snap in snapshots:
+        if snap.outcome == "history":
+            report.history_pages += 1
+            continue
         report.outcomes[snap.outcome] += 1
         if snap.outcome == "failed":
             report.failures[snap.result.feed_id] = snap.result.error or "unknown error"
@@ -153,6 +175,30 @@ def _fetch_into_archive(
         return  # everything is backing off: nothing to do is not a failure
     if due and report.outcomes.get("failed", 0) == len(due):
         raise NothingFetched(_all_failed_message(report.failures))
+
+
+def _import_history(
+    feeds: list[Feed],
+    first_pages: list[FetchResult],
+    settings: FetchSettings,
+    client: httpx.Client,
+    now: Callable[[], datetime],
+) -> dict[str, list[FetchResult]]:
+    """Older pages of opt-in feeds, once per feed (and again if its URL changes), in parallel."""
+    if not feeds:
+        return {}
+    first = {result.feed_id: result for result in first_pages}
+    jobs = [(feed, first[feed.feed_id]) for feed in feeds if first[feed.feed_id].ok]
+    with ThreadPoolExecutor(max_workers=max(1, min(settings.concurrency, len(jobs) or 1))) as pool:
+        pages = pool.map(lambda job: fetch_history(job[0], job[1], settings, client, now=now), jobs)
+        return {feed.feed_id: list(found) for (feed, _), found in zip(jobs, pages, strict=True)}
+
+
+def _history_snapshot(page: FetchResult, stored: set[tuple[str, str]], partition_key: str) -> Snapshot:
+    new = page.body is not None and (page.feed_id, page.content_sha256) not in stored
+    if new:
+        stored.add((page.feed_id, page.content_sha256))
+    return Snapshot(page, partition_key, "history", new)
 
 
 def _complete(result: FetchResult, health: FeedHealth) -> FetchResult:

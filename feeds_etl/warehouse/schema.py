@@ -7,7 +7,7 @@ so views and macros use core SQL only: no extension is needed to read the databa
 from __future__ import annotations
 
 # Bump when a table changes shape; `migrate` then rebuilds what it must.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 TABLES: dict[str, str] = {
     "feed_snapshots": """
@@ -139,6 +139,13 @@ TABLES: dict[str, str] = {
     "search_stems": """
         word VARCHAR NOT NULL,
         stem VARCHAR NOT NULL
+    """,
+    "history_imports": """
+        feed_id VARCHAR NOT NULL,
+        url VARCHAR NOT NULL,
+        imported_at TIMESTAMPTZ NOT NULL,
+        pages INTEGER NOT NULL,
+        error VARCHAR
     """,
     "partition_log": """
         partition_key VARCHAR NOT NULL,

@@ -57,7 +57,7 @@ HEALTH_SCHEMA = pa.schema(
     ]
 )
 
-OUTCOMES = ("new", "unchanged", "not_modified", "failed", "skipped")
+OUTCOMES = ("new", "unchanged", "not_modified", "failed", "skipped", "history")
 
 
 @dataclass(frozen=True)
