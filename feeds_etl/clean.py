@@ -31,7 +31,8 @@ CLEANER_VERSION = "2"
 WORDS_PER_MINUTE = 230
 # Real articles are well under 300 kB of HTML; the cap keeps hostile or broken items to a few seconds.
 MAX_HTML_CHARS = 1_000_000
-LANGUAGE_SAMPLE_CHARS = 10_000
+# py3langid is as sure on 2,000 characters of clean prose as on the whole article, and 5x faster.
+LANGUAGE_SAMPLE_CHARS = 2_000
 
 # Defaults for WordPress feeds (detected from the HTML): plugin boxes and theme footers.
 WORDPRESS_RULES = BoilerplateRules(
@@ -206,11 +207,16 @@ def _selected(soup: BeautifulSoup, all_rules: list[BoilerplateRules]) -> set[int
     """ids of the elements matched by the rules' CSS selectors; an invalid selector matches nothing."""
     found: set[int] = set()
     for rules in all_rules:
-        for selector in rules.selectors:
-            try:
-                found.update(id(tag) for tag in soup.select(selector))
-            except Exception:  # a typo in one feed's selector must not stop the cleaning of its items
-                continue
+        if not rules.selectors:
+            continue
+        try:  # one combined selector walks the tree once instead of once per selector
+            found.update(id(tag) for tag in soup.select(", ".join(rules.selectors)))
+        except Exception:  # soupsieve raises several error types; retry one by one to skip only the bad ones
+            for selector in rules.selectors:
+                try:
+                    found.update(id(tag) for tag in soup.select(selector))
+                except Exception:  # a typo in one feed's selector must not stop the cleaning of its items
+                    continue
     return found
 
 
@@ -263,14 +269,12 @@ class _Block:
     owner: Tag | None
     lines: list[str]
     links: list[tuple[str, str]]  # (href as written, anchor text)
+    text: str = ""
+    words: int = 0
 
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-    @property
-    def words(self) -> int:
-        return count_words(self.text)
+    def __post_init__(self) -> None:
+        self.text = "\n".join(self.lines)
+        self.words = count_words(self.text)
 
     @property
     def heading(self) -> bool:
@@ -423,7 +427,7 @@ def _is_donation(href: str) -> bool:
 
 def _repeats_title(block: _Block, title: str | None, base_url: str | None) -> bool:
     """A leading paragraph that only repeats the title, usually as a link to the article itself."""
-    if title and _letters(block.text) == _letters(title):
+    if title and len(block.text) <= 2 * len(title) + 10 and _letters(block.text) == _letters(title):
         return True
     return bool(base_url and block.links and block.link_ratio() >= 0.9) and all(
         _same_page(urljoin(base_url, href), base_url) for href, _ in block.links
