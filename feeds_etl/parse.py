@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
+import feedparser.api
 
 # Bump when parsing changes what lands in `items`; stored contents are then parsed again.
 PARSER_VERSION = "3"
@@ -23,6 +24,149 @@ _MAX_FIELD_CHARS = 2_000_000
 # feedparser's character-set detection trusts HTTP headers first, then the XML declaration, as it should.
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>])", re.IGNORECASE | re.DOTALL)
 _FEED_START = re.compile(rb"<(rss|feed|rdf:RDF|RDF)[\s>]", re.IGNORECASE)
+
+
+# -- hostile input ---------------------------------------------------------------------------------
+#
+# feedparser 6 parses with expat (external entities off) and falls back to a loose sgmllib parser. Its own
+# DOCTYPE filter (sanitizer.replace_doctype) only removes entity declarations that start a line, and keeps
+# any plain-text entity of any length: one 64 KiB entity referenced 100 000 times expands to gigabytes in the
+# loose parser (measured: 200+ s and 18 GB). So before either parser sees a document, its DOCTYPE is rebuilt
+# here: only entities whose value is one character reference or a few plain characters survive; external
+# (SYSTEM/PUBLIC) and parameter entities, external DTDs and everything else in the internal subset are dropped.
+# The hook sits where feedparser has already converted the document to UTF-8, so every encoding is covered.
+
+_SAFE_ENTITY_CHARS = 8
+_PROLOG_SKIP = re.compile(rb"(?:\s+|<\?.*?\?>|<!--.*?-->)*", re.DOTALL)
+_DOCTYPE_OPEN = re.compile(rb"<!DOCTYPE(?=[\s\[>])", re.IGNORECASE)
+_DOCTYPE_NAME = re.compile(rb"\s*([^\s\[>\"']+)")
+_DOCTYPE_TOKEN = re.compile(rb"\"[^\"]*(?:\"|$)|'[^']*(?:'|$)|<!--.*?(?:-->|$)|[\[\]>]|[^\"'<\[\]>]+|<", re.DOTALL)
+_ENTITY_DECL = re.compile(rb"<!ENTITY\s+([A-Za-z_][\w.-]*)\s+(?:\"([^\"]*)\"|'([^']*)')\s*>")
+_CHAR_REF = re.compile(rb"&#(?:[0-9]{1,7}|x[0-9a-fA-F]{1,6});")
+
+
+def neutralise_doctype(data: bytes) -> bytes:
+    """The document with its DOCTYPE reduced to its name and a few harmless one-character entities."""
+    start = len(data) - len(data.lstrip(b"\xef\xbb\xbf"))
+    start = _PROLOG_SKIP.match(data, start).end()  # type: ignore[union-attr]
+    if not _DOCTYPE_OPEN.match(data, start):
+        return data
+    end, subset = _doctype_end(data, start + len(b"<!DOCTYPE"))
+    name_match = _DOCTYPE_NAME.match(data, start + len(b"<!DOCTYPE"))
+    name = name_match.group(1) if name_match else b"rss"
+    entities = [
+        (entity, value)
+        for entity, quoted, apostrophed in _ENTITY_DECL.findall(subset)
+        if _safe_entity_value(value := quoted or apostrophed)
+    ]
+    declarations = b"".join(b'<!ENTITY %s "%s">\n' % (entity, value) for entity, value in entities)
+    doctype = b"\n<!DOCTYPE %s [\n%s]>" % (name, declarations) if declarations else b"\n<!DOCTYPE %s>" % name
+    return data[:start] + doctype + data[end:]
+
+
+_EXTERNAL_ENTITY = re.compile(rb"<!ENTITY\s+(?:%\s*)?[^\s>]+\s+(?:SYSTEM|PUBLIC)\b", re.IGNORECASE)
+_PARAMETER_ENTITY = re.compile(rb"<!ENTITY\s+%", re.IGNORECASE)
+_ENTITY_VALUE_LIMIT = 1024
+
+
+def doctype_threat(data: bytes) -> str | None:
+    """Why this document's DOCTYPE is an attack (external or parameter entities, nested or huge entity
+    values), or None. Legitimate feeds never need these; such documents are refused, not parsed."""
+    start = len(data) - len(data.lstrip(b"\xef\xbb\xbf"))
+    start = _PROLOG_SKIP.match(data, start).end()  # type: ignore[union-attr]
+    if not _DOCTYPE_OPEN.match(data, start):
+        return None
+    _end, subset = _doctype_end(data, start + len(b"<!DOCTYPE"))
+    if _EXTERNAL_ENTITY.search(subset):
+        return "refused: the DOCTYPE declares external entities (XXE); nothing was resolved"
+    if _PARAMETER_ENTITY.search(subset):
+        return "refused: the DOCTYPE declares parameter entities; nothing was resolved"
+    for _name, quoted, apostrophed in _ENTITY_DECL.findall(subset):
+        value = quoted or apostrophed
+        if b"&" in value and not _CHAR_REF.fullmatch(value):
+            return "refused: the DOCTYPE declares nested entities (entity-expansion bomb); nothing was expanded"
+        if len(value) > _ENTITY_VALUE_LIMIT:
+            return "refused: the DOCTYPE declares an oversized entity (entity-expansion bomb); nothing was expanded"
+    return None
+
+
+def _doctype_end(data: bytes, pos: int) -> tuple[int, bytes]:
+    """Where the DOCTYPE ends (quotes, comments and the [internal subset] respected), and its subset."""
+    depth, subset_start, subset = 0, None, b""
+    while pos < len(data):
+        token = _DOCTYPE_TOKEN.match(data, pos)
+        if token is None:  # cannot happen: the pattern matches any byte
+            break
+        text, pos = token.group(), token.end()
+        if text == b"[":
+            depth += 1
+            if depth == 1:
+                subset_start = pos
+        elif text == b"]" and depth:
+            depth -= 1
+            if depth == 0 and subset_start is not None:
+                subset = data[subset_start : pos - 1]
+        elif text == b">" and depth == 0:
+            return pos, subset
+    return len(data), subset  # an unterminated DOCTYPE swallows the document: nothing to parse anyway
+
+
+def _safe_entity_value(value: bytes) -> bool:
+    if _CHAR_REF.fullmatch(value):
+        return True
+    return len(value) <= _SAFE_ENTITY_CHARS and not any(c in value for c in b"&%<")
+
+
+def _install_doctype_guard() -> bool:
+    original = getattr(feedparser.api, "replace_doctype", None)
+    if original is None:
+        return False  # feedparser changed: parse_feed neutralises raw bytes instead (UTF-8-compatible only)
+    if getattr(original, "feeds_etl_guard", False):
+        return True
+
+    def guarded_replace_doctype(data: bytes) -> Any:
+        return original(neutralise_doctype(data))
+
+    guarded_replace_doctype.feeds_etl_guard = True  # type: ignore[attr-defined]
+    feedparser.api.replace_doctype = guarded_replace_doctype
+    return True
+
+
+_DOCTYPE_GUARDED = _install_doctype_guard()
+
+_XML_DECL_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
+_CHARSET_PARAM = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.IGNORECASE)
+_UTF8_NAMES = {"utf-8", "utf8"}
+_HIGH_BYTES = bytes(range(0x80, 0x100))
+
+
+def repair_invalid_utf8(body: bytes, content_type: str | None) -> tuple[bytes, str | None]:
+    """A UTF-8 document (by its header and declaration) with a few invalid bytes: replace just those bytes.
+
+    Left alone, feedparser would decode the whole document as windows-1252 and garble every non-ASCII
+    character. A document that is mostly invalid as UTF-8 is really in another encoding: untouched."""
+    if body.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00", b"\x00<", b"<\x00")):
+        return body, None
+    declared = _XML_DECL_ENCODING.match(body.lstrip(b"\xef\xbb\xbf")[:512])
+    header = _CHARSET_PARAM.search(content_type or "")
+    claimed = set()
+    if declared:
+        claimed.add(declared.group(1).decode("ascii").lower())
+    if header:
+        claimed.add(header.group(1).lower())
+    if not claimed <= _UTF8_NAMES:
+        return body, None
+    try:
+        body.decode("utf-8")
+        return body, None
+    except UnicodeDecodeError:
+        pass
+    text = body.decode("utf-8", "replace")
+    replaced = text.count("\ufffd") - body.count("\ufffd".encode())
+    non_ascii = len(body) - len(body.translate(None, _HIGH_BYTES))
+    if replaced * 10 > max(non_ascii, 1):
+        return body, None
+    return text.encode("utf-8"), f"invalid UTF-8: {replaced} malformed byte sequence(s) replaced with U+FFFD"
 
 
 @dataclass(frozen=True)
@@ -88,6 +232,12 @@ def parse_feed(
     if base_url and not base_url.startswith("file:"):
         headers["content-location"] = base_url
     try:
+        threat = doctype_threat(body)
+        if threat:
+            return ParsedFeed(feed_id, content_sha256, (), error=f"no items: {threat}")
+        body, repaired = repair_invalid_utf8(body, content_type)
+        if not _DOCTYPE_GUARDED:
+            body = neutralise_doctype(body)
         document = feedparser.parse(
             body,
             response_headers=headers,
@@ -97,7 +247,7 @@ def parse_feed(
     except Exception as exc:  # feedparser is lenient, but hostile input must never crash a run
         return ParsedFeed(feed_id, content_sha256, (), error=f"parse failed: {type(exc).__name__}: {exc}")
 
-    warning = _bozo_message(document)
+    warning = "; ".join(w for w in (repaired, _bozo_message(document)) if w) or None
     entries = _entries(feed_id, document.get("entries", []))
     title = _text(document.get("feed", {}).get("title"))
     if not entries:

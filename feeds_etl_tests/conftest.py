@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,7 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 from feeds_etl.assets import feed_assets  # noqa: E402
 from feeds_etl.checks import feed_checks  # noqa: E402
 from feeds_etl.resources import FeedListResource, FetcherResource, WarehouseResource  # noqa: E402
+from feeds_etl_tests.feed_server import FeedServer, running_feed_server  # noqa: E402
 
 SAMPLES = REPO_ROOT / "data" / "samples"
 
@@ -88,3 +89,12 @@ def current_hour() -> str:
 
 
 MaterializeFn = Callable[..., dg.ExecuteInProcessResult]
+
+
+@pytest.fixture
+def feed_server(tmp_path: Path) -> Iterator[FeedServer]:
+    """A loopback HTTP server with good feeds and one route per misbehaviour (see feed_server.py)."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-LOCAL-FILE root:x:0:0:root:/root:/bin/bash\n", encoding="utf-8")
+    with running_feed_server(secret) as server:
+        yield server
