@@ -1,0 +1,676 @@
+"""`make bench`: the product against a near-limit reference and a naive script, on one synthetic corpus.
+
+The corpus (benchmarks/corpus.py) is served over loopback HTTP by threaded servers on several loopback
+addresses (127.0.0.1 .. 127.0.0.H, so per-host limits behave as with a real feed list), with ETag /
+If-None-Match -> 304 for unchanged feeds. Every pipeline runs as a subprocess; we measure wall time, peak
+RSS of its largest process (wait4 rusage, exact) and of its whole process tree (sampled from /proc).
+
+Scenarios, in order:
+  fixed     the product on 1 tiny feed: Dagster start-up + per-step overhead
+  reference benchmarks/reference.py on the whole corpus (the floor)
+  naive     benchmarks/naive.py on the first --naive-feeds feeds (extrapolated as items/s)
+  cold      `python -m feeds_etl run` on an empty database, whole corpus (what `make run` does)
+  steady    the same after mutating 5% of the feeds (same hour: a second attempt, mostly 304s)
+  backfill  `python -m feeds_etl backfill --from <now-167h> --to <now>` (re-derives from the archive)
+
+    python benchmarks/bench.py                      # full: 1,000 feeds x 25 items (~several minutes)
+    python benchmarks/bench.py --feeds 100          # quick (< 1 minute)
+    python benchmarks/bench.py --only cold,steady --keep   # keep temp dirs for inspection
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from corpus import Corpus  # noqa: E402
+
+SCENARIOS = ("fixed", "reference", "naive", "cold", "steady", "backfill")
+TARGETS = {"cold_vs_reference": 2.5, "naive_speedup": 10.0, "peak_mb": 1536.0, "steady_s": 15.0}
+
+
+# -- serving ----------------------------------------------------------------------------------------
+
+
+class CorpusServer:
+    """Threaded HTTP/1.1 servers on H loopback addresses; feed i lives on host i % H."""
+
+    def __init__(self, corpus: Corpus, hosts: int, latency_ms: float = 0.0) -> None:
+        self.corpus, self.latency = corpus, latency_ms / 1000
+        self.counts: Counter[int] = Counter()
+        self._lock = threading.Lock()
+        self.servers: list[ThreadingHTTPServer] = []
+        handler = self._handler()
+        for h in range(hosts):
+            server = ThreadingHTTPServer((f"127.0.0.{h + 1}", 0), handler)
+            server.daemon_threads = True
+            self.servers.append(server)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def url(self, index: int) -> str:
+        host, port = self.servers[index % len(self.servers)].server_address[:2]
+        return f"http://{host}:{port}/feeds/{self.corpus.feeds[index].name}.xml"
+
+    def take_counts(self) -> dict[int, int]:
+        with self._lock:
+            counts, self.counts = dict(self.counts), Counter()
+        return counts
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        outer = self
+        pattern = re.compile(r"^/feeds/bench-(\d+)\.xml$")
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                match = pattern.match(self.path)
+                index = int(match.group(1)) if match else -1
+                if outer.latency:
+                    time.sleep(outer.latency)
+                if not 0 <= index < outer.corpus.n_feeds:
+                    self._reply(404, b"not found", {"Content-Type": "text/plain"})
+                    return
+                etag = outer.corpus.etag(index)
+                if self.headers.get("If-None-Match") == etag:
+                    self._reply(304, b"", {"ETag": etag})
+                    return
+                self._reply(
+                    200, outer.corpus.body(index), {"ETag": etag, "Content-Type": outer.corpus.content_type(index)}
+                )
+
+            def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                with outer._lock:
+                    outer.counts[status] += 1
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                if status != 304:
+                    self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if body:
+                    self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+# -- measuring a subprocess -------------------------------------------------------------------------
+
+
+@dataclass
+class Measured:
+    name: str
+    wall_s: float
+    returncode: int
+    maxrss_mb: float  # largest single process in the tree (wait4 rusage)
+    tree_mb: float  # sampled peak of the summed RSS of the whole process tree
+    cpu_s: float  # user+sys of every process in the tree (sampled every 0.2 s, so a slight undercount)
+    output: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _children_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime of the process itself
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _tree_sample(root: int, cpu: dict[int, int]) -> int:
+    """Summed RSS (kB) of the tree; records each process's CPU ticks so far in `cpu`."""
+    children, total, todo = _children_map(), 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += _rss_kb(pid)
+        cpu[pid] = max(cpu.get(pid, 0), _cpu_ticks(pid))
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def run_measured(name: str, cmd: list[str], env: dict[str, str], log_dir: Path, cwd: Path = REPO) -> Measured:
+    log = log_dir / f"{name}.log"
+    peak = 0
+    cpu: dict[int, int] = {}
+    with log.open("wb") as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.wait(0.2):
+                peak = max(peak, _tree_sample(proc.pid, cpu))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        done.set()
+        sampler.join()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    cpu_s = sum(cpu.values()) / os.sysconf("SC_CLK_TCK")
+    output = log.read_text(errors="replace")
+    if proc.returncode != 0:
+        print(f"!! {name} exited {proc.returncode}; last lines of {log}:\n{output[-3000:]}", file=sys.stderr)
+    return Measured(name, wall, proc.returncode, usage.ru_maxrss / 1024, peak / 1024, cpu_s, output)
+
+
+# -- the product's own account of where time went -----------------------------------------------------
+
+
+def _walk(node: Any) -> Iterator[dict]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def dagster_breakdown(dagster_home: Path, output: str) -> dict[str, Any]:
+    """Step wall times and the pipeline's `durations_s` metadata, read from the run's event log."""
+    match = re.search(r"run ([0-9a-f-]{36}) ", output)
+    if not match:
+        return {}
+    db = dagster_home / "history" / "runs" / f"{match.group(1)}.db"
+    if not db.exists():
+        return {}
+    steps: dict[str, dict[str, float]] = {}
+    durations: dict[str, dict[str, float]] = {}
+    materializations: Counter[str] = Counter()
+    first = last = None
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        for (raw,) in con.execute("SELECT event FROM event_logs ORDER BY id"):
+            event = json.loads(raw)
+            stamp = event.get("timestamp")
+            first = stamp if first is None else first
+            last = stamp
+            dagster_event = event.get("dagster_event") or {}
+            kind, step = dagster_event.get("event_type_value"), dagster_event.get("step_key")
+            if kind in ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE") and step:
+                steps.setdefault(step, {})[kind] = stamp
+            if kind == "ASSET_MATERIALIZATION" and step:
+                materializations[step] += 1
+                if step not in durations:
+                    for node in _walk(dagster_event):
+                        if node.get("label") == "durations_s" or node.get("key") == "durations_s":
+                            data = next((n["data"] for n in _walk(node) if isinstance(n.get("data"), dict)), None)
+                            if data is not None:
+                                durations[step] = data
+                                break
+    step_s = {
+        step: round(times.get("STEP_SUCCESS", times.get("STEP_FAILURE", 0)) - times["STEP_START"], 2)
+        for step, times in steps.items()
+        if "STEP_START" in times
+    }
+    return {
+        "run_s": round((last or 0) - (first or 0), 2),
+        "steps": step_s,
+        "durations": durations,
+        "materializations": dict(materializations),
+    }
+
+
+# -- scenarios --------------------------------------------------------------------------------------
+
+
+def write_feed_list(path: Path, server: CorpusServer, indices: range) -> None:
+    lines = ["feeds:"]
+    for i in indices:
+        lines += [f"  - name: {server.corpus.feeds[i].name}", f"    url: {server.url(i)}"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def product_env(root: Path, feeds_file: Path) -> dict[str, str]:
+    home = root / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    return {
+        **os.environ,
+        "FEEDS_ETL_FEEDS": str(feeds_file),
+        "FEEDS_ETL_DATABASE": str(root / "feeds.duckdb"),
+        "DAGSTER_HOME": str(home),
+        "PYTHONWARNINGS": "ignore",
+    }
+
+
+def db_size_mb(root: Path) -> tuple[float, float]:
+    """(published file, working copy + WAL) in MB."""
+    published = root / "feeds.duckdb"
+    work = [root / ".work" / "feeds.duckdb", root / ".work" / "feeds.duckdb.wal"]
+    size = published.stat().st_size if published.exists() else 0
+    return size / 1e6, sum(p.stat().st_size for p in work if p.exists()) / 1e6
+
+
+def count_items(database: Path) -> int:
+    import duckdb
+
+    if not database.exists():
+        return 0
+    with duckdb.connect(str(database), read_only=True) as con:
+        return con.execute("SELECT count(*) FROM items").fetchone()[0]
+
+
+def last_json(output: str) -> dict[str, Any]:
+    for line in reversed(output.strip().splitlines()):
+        with contextlib.suppress(ValueError):
+            return json.loads(line)
+    return {}
+
+
+@dataclass
+class Row:
+    scenario: str
+    size: str
+    wall_s: float
+    items: int
+    items_per_s: float
+    maxrss_mb: float
+    tree_mb: float
+    cpu_s: float
+    db_mb: str
+    notes: str
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--items", type=int, default=25)
+    parser.add_argument("--naive-feeds", type=int, default=100, help="naive runs on this many feeds (extrapolated)")
+    parser.add_argument("--hosts", type=int, default=16, help="loopback addresses to spread feeds over")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="server think time per request")
+    parser.add_argument("--mutate", type=float, default=0.05, help="fraction of feeds changed before steady")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--only", default=",".join(SCENARIOS), help=f"comma list of {', '.join(SCENARIOS)}")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--live-code",
+        action="store_true",
+        help="run the product from the working tree (default: a copy taken at start, so edits made "
+        "while the benchmark runs cannot change code between scenarios)",
+    )
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    wanted = [s.strip() for s in args.only.split(",") if s.strip()]
+    if unknown := set(wanted) - set(SCENARIOS):
+        parser.error(f"unknown scenario(s): {sorted(unknown)}")
+    if {"steady", "backfill"} & set(wanted):
+        wanted = list(dict.fromkeys(["cold", *wanted]))  # they build on the cold import
+    wanted = [s for s in SCENARIOS if s in wanted]
+
+    tmp = Path(tempfile.mkdtemp(prefix="feeds_etl_bench_"))
+    python = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv" / "bin" / "python").exists() else sys.executable
+    t0 = time.perf_counter()
+    corpus = Corpus(args.feeds, args.items, args.seed)
+    corpus_mb = corpus.total_bytes() / 1e6
+    total_items = args.feeds * args.items
+    print(
+        f"corpus: {args.feeds} feeds x {args.items} items, {corpus_mb:.0f} MB of XML, "
+        f"built in {time.perf_counter() - t0:.1f}s; work dir {tmp}",
+        flush=True,
+    )
+    product_cwd = REPO
+    if not args.live_code:
+        product_cwd = tmp / "src"
+        shutil.copytree(REPO / "feeds_etl", product_cwd / "feeds_etl", ignore=shutil.ignore_patterns("__pycache__"))
+    print(f"code: {code_version()}{'' if args.live_code else f' (frozen copy in {product_cwd})'}", flush=True)
+    server = CorpusServer(corpus, args.hosts, args.latency_ms)
+    rows: list[Row] = []
+    results: dict[str, Any] = {}
+    try:
+        full_list = tmp / "feeds.yaml"
+        write_feed_list(full_list, server, range(args.feeds))
+
+        def product(name: str, root: Path, feeds_file: Path, *cli: str) -> Measured:
+            env = product_env(root, feeds_file)
+            print(f"-> {name}: python -m feeds_etl {' '.join(cli)}", flush=True)
+            measured = run_measured(name, [python, "-m", "feeds_etl", *cli], env, tmp, product_cwd)
+            measured.extra = dagster_breakdown(root / "dagster_home", measured.output)
+            measured.extra["http"] = server.take_counts()
+            results[name] = {**measured.__dict__, "output": measured.output[-2000:]}
+            print(
+                f"   {measured.wall_s:.1f}s, rc={measured.returncode}, http={measured.extra['http']}, "
+                f"steps={measured.extra.get('steps')}",
+                flush=True,
+            )
+            return measured
+
+        if "fixed" in wanted:
+            root = tmp / "fixed"
+            root.mkdir()
+            tiny = Corpus(1, 1, args.seed, short_fraction=1.0)
+            (root / "tiny.xml").write_bytes(tiny.body(0))
+            (root / "feeds.yaml").write_text(f"feeds:\n  - name: tiny\n    url: {root / 'tiny.xml'}\n")
+            m = product("fixed", root, root / "feeds.yaml", "run")
+            env = product_env(root, root / "feeds.yaml")
+            imp = run_measured("import", [python, "-c", "import feeds_etl.definitions"], env, tmp, product_cwd)
+            rows.append(
+                Row(
+                    "Dagster fixed cost (1 tiny feed)",
+                    "1x1",
+                    m.wall_s,
+                    count_items(root / "feeds.duckdb"),
+                    0,
+                    m.maxrss_mb,
+                    m.tree_mb,
+                    m.cpu_s,
+                    f"{db_size_mb(root)[0]:.1f}",
+                    f"import feeds_etl.definitions alone {imp.wall_s:.1f}s",
+                )
+            )
+
+        if "reference" in wanted:
+            root = tmp / "reference"
+            root.mkdir()
+            print("-> reference", flush=True)
+            cmd = [
+                python,
+                str(HERE / "reference.py"),
+                "--feeds-file",
+                str(full_list),
+                "--database",
+                str(root / "ref.duckdb"),
+            ]
+            m = run_measured("reference", cmd, dict(os.environ), tmp)
+            info = last_json(m.output)
+            server.take_counts()
+            results["reference"] = {**m.__dict__, "output": m.output[-2000:], "info": info}
+            items = info.get("items", 0)
+            rows.append(
+                Row(
+                    "reference (threads + 2 procs + 1 Arrow load)",
+                    f"{args.feeds}x{args.items}",
+                    m.wall_s,
+                    items,
+                    items / m.wall_s,
+                    m.maxrss_mb,
+                    m.tree_mb,
+                    m.cpu_s,
+                    f"{(root / 'ref.duckdb').stat().st_size / 1e6:.0f}" if m.returncode == 0 else "-",
+                    f"fetch {info.get('fetch_s')}s, parse tail {info.get('parse_wait_s')}s, load {info.get('load_s')}s",
+                )
+            )
+
+        if "naive" in wanted:
+            root = tmp / "naive"
+            root.mkdir()
+            n = min(args.naive_feeds, args.feeds)
+            subset = root / "feeds.yaml"
+            write_feed_list(subset, server, range(n))
+            print(f"-> naive on {n} feeds", flush=True)
+            cmd = [
+                python,
+                str(HERE / "naive.py"),
+                "--feeds-file",
+                str(subset),
+                "--database",
+                str(root / "naive.duckdb"),
+            ]
+            m = run_measured("naive", cmd, dict(os.environ), tmp)
+            info = last_json(m.output)
+            server.take_counts()
+            results["naive"] = {**m.__dict__, "output": m.output[-2000:], "info": info}
+            items = info.get("items", 0)
+            rate = items / m.wall_s if m.wall_s else 0
+            rows.append(
+                Row(
+                    "naive (sequential, defaults, html.parser, executemany)",
+                    f"{n}x{args.items}",
+                    m.wall_s,
+                    items,
+                    rate,
+                    m.maxrss_mb,
+                    m.tree_mb,
+                    m.cpu_s,
+                    "-",
+                    f"=> ~{total_items / rate:.0f}s for {args.feeds}x{args.items}; fetch {info.get('fetch_s')}s"
+                    f" parse {info.get('parse_s')}s clean {info.get('clean_s')}s load {info.get('load_s')}s",
+                )
+            )
+
+        root = tmp / "product"
+        root.mkdir()
+        if "cold" in wanted:
+            m = product("cold", root, full_list, "run")
+            items = count_items(root / "feeds.duckdb")
+            pub, work = db_size_mb(root)
+            rows.append(
+                Row(
+                    "product cold import (python -m feeds_etl run)",
+                    f"{args.feeds}x{args.items}",
+                    m.wall_s,
+                    items,
+                    items / m.wall_s,
+                    m.maxrss_mb,
+                    m.tree_mb,
+                    m.cpu_s,
+                    f"{pub:.0f} (+{work:.0f} work copy)",
+                    _step_note(m.extra),
+                )
+            )
+        if "steady" in wanted:
+            changed = corpus.mutate(args.mutate)
+            m = product("steady", root, full_list, "run")
+            pub, work = db_size_mb(root)
+            rows.append(
+                Row(
+                    f"product steady hour ({len(changed)} feeds changed)",
+                    f"{args.feeds}x{args.items}",
+                    m.wall_s,
+                    count_items(root / "feeds.duckdb"),
+                    0,
+                    m.maxrss_mb,
+                    m.tree_mb,
+                    m.cpu_s,
+                    f"{pub:.0f} (+{work:.0f})",
+                    f"http {m.extra.get('http')}; " + _step_note(m.extra),
+                )
+            )
+        if "backfill" in wanted:
+            now = datetime.now(UTC)
+            first = (now - timedelta(hours=167)).strftime("%Y-%m-%d-%H:00")
+            last = now.strftime("%Y-%m-%d-%H:00")
+            m = product("backfill", root, full_list, "backfill", "--from", first, "--to", last)
+            pub, work = db_size_mb(root)
+            rows.append(
+                Row(
+                    "product backfill, 168 hourly partitions",
+                    f"{args.feeds}x{args.items}",
+                    m.wall_s,
+                    count_items(root / "feeds.duckdb"),
+                    0,
+                    m.maxrss_mb,
+                    m.tree_mb,
+                    m.cpu_s,
+                    f"{pub:.0f} (+{work:.0f})",
+                    f"http {m.extra.get('http')}; materializations {m.extra.get('materializations')}; "
+                    + _step_note(m.extra),
+                )
+            )
+    finally:
+        server.close()
+
+    print_table(rows, args, corpus_mb)
+    print_verdict(rows, results, args)
+    print_breakdowns(results)
+    if args.json:
+        args.json.write_text(json.dumps({"rows": [r.__dict__ for r in rows], "runs": results}, indent=2, default=str))
+    if args.keep:
+        print(f"kept {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0 if all(r.get("returncode") == 0 for r in results.values()) else 1
+
+
+def _step_note(extra: dict[str, Any]) -> str:
+    steps = extra.get("steps") or {}
+    assets = ("raw_feed_xml", "parsed_items", "cleaned_text", "tag_aggregates")
+    parts = [f"{s.split('_')[0]} {steps[s]:.1f}" for s in assets if s in steps]
+    checks = sum(v for k, v in steps.items() if k not in assets)
+    return "steps s: " + ", ".join(parts) + f", checks {checks:.1f}"
+
+
+def code_version() -> str:
+    def git(*cmd: str) -> str:
+        done = subprocess.run(["git", *cmd], cwd=REPO, capture_output=True, text=True, check=False)
+        return done.stdout.rstrip()
+
+    dirty = [line[3:] for line in git("status", "--porcelain", "--", "feeds_etl").splitlines()]
+    return f"feeds_etl at {git('rev-parse', '--short', 'HEAD').strip()}" + (f" + uncommitted {dirty}" if dirty else "")
+
+
+def machine() -> str:
+    cpu = platform.processor() or ""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
+        cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{cpu}, {len(os.sched_getaffinity(0))} cores, {mem:.0f} GiB RAM, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+def print_table(rows: list[Row], args: argparse.Namespace, corpus_mb: float) -> None:
+    print()
+    print(f"machine: {machine()}")
+    print(
+        f"corpus: {args.feeds} feeds x {args.items} items ({corpus_mb:.0f} MB XML), {args.hosts} loopback hosts, "
+        f"latency {args.latency_ms:g} ms; load average at end {os.getloadavg()[0]:.1f}"
+    )
+    headers = [
+        "scenario",
+        "size",
+        "wall s",
+        "CPU s",
+        "items",
+        "items/s",
+        "peak RSS MB (largest proc)",
+        "peak RSS MB (tree)",
+        "DB MB",
+        "notes",
+    ]
+    cells = [
+        [
+            r.scenario,
+            r.size,
+            f"{r.wall_s:.1f}",
+            f"{r.cpu_s:.1f}",
+            str(r.items),
+            f"{r.items_per_s:.0f}" if r.items_per_s else "-",
+            f"{r.maxrss_mb:.0f}",
+            f"{r.tree_mb:.0f}",
+            r.db_mb,
+            r.notes,
+        ]
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    widths[-1] = len(headers[-1])
+    line = "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |"
+    print(line)
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for c in cells:
+        print("| " + " | ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)) + " |")
+
+
+def print_verdict(rows: list[Row], results: dict[str, Any], args: argparse.Namespace) -> None:
+    walls = {name: r["wall_s"] for name, r in results.items()}
+    by = {r.scenario.split(" ")[0] + ("-cold" if "cold" in r.scenario else ""): r for r in rows}
+    print()
+    if "cold" in walls and "reference" in walls:
+        ratio = walls["cold"] / walls["reference"]
+        verdict = "OK" if ratio <= TARGETS["cold_vs_reference"] else "MISSED"
+        print(f"cold / reference wall:  {ratio:.2f}x   (target <= {TARGETS['cold_vs_reference']}x)  {verdict}")
+        cpu_ratio = results["cold"]["cpu_s"] / max(results["reference"]["cpu_s"], 1e-9)
+        print(f"cold / reference CPU:   {cpu_ratio:.2f}x   (less sensitive to other load on the machine)")
+    cold = by.get("product-cold")
+    naive = by.get("naive")
+    if cold and naive and naive.items_per_s:
+        speedup = cold.items_per_s / naive.items_per_s
+        verdict = "OK" if speedup >= TARGETS["naive_speedup"] else "MISSED"
+        print(f"cold vs naive items/s:  {speedup:.1f}x   (target >= {TARGETS['naive_speedup']}x)  {verdict}")
+    if cold:
+        verdict = "OK" if cold.tree_mb < TARGETS["peak_mb"] else "MISSED"
+        print(
+            f"cold peak RSS (tree):   {cold.tree_mb:.0f} MB (target < {TARGETS['peak_mb']:.0f} MB)  {verdict}"
+            "   -- flat in feed count? compare --feeds 100 vs 1000"
+        )
+    if "steady" in walls:
+        verdict = "OK" if walls["steady"] < TARGETS["steady_s"] else "MISSED"
+        print(f"steady hourly run:      {walls['steady']:.1f}s   (target < {TARGETS['steady_s']:.0f}s)  {verdict}")
+
+
+def print_breakdowns(results: dict[str, Any]) -> None:
+    print()
+    print("product breakdown (Dagster step wall s; pipeline durations_s from run metadata):")
+    for name in ("fixed", "cold", "steady", "backfill"):
+        extra = results.get(name, {}).get("extra")
+        if not extra:
+            continue
+        print(f"  {name}: process {results[name]['wall_s']:.1f}s, event log span {extra.get('run_s')}s")
+        for step, seconds in extra.get("steps", {}).items():
+            inner = extra.get("durations", {}).get(step)
+            print(f"    {step:45s} {seconds:7.2f}s  {json.dumps(inner) if inner else ''}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
