@@ -13,7 +13,6 @@ _COMMON = dict(
     backfill_policy=single_run_backfill,
     group_name="feeds",
     kinds={"duckdb", "python"},
-    pool="duckdb_writes",
 )
 
 

@@ -1,0 +1,183 @@
+"""Backfills and replay through the README's own commands, beside readers, and after kill -9."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+from dagster._core.instance.ref import InstanceRef
+
+from feeds_etl.feeds import REPO_ROOT
+from feeds_etl.partitions import hour_key
+from feeds_etl_tests.conftest import Project
+from feeds_etl_tests.test_assets import DERIVED_TABLES, table_contents
+
+RUN_TIMEOUT = 240
+
+
+def hours_ago(hours: int) -> str:
+    return hour_key(datetime.now(UTC) - timedelta(hours=hours))
+
+
+def env_for(project: Project) -> dict[str, str]:
+    home = project.root / "dagster_home"
+    home.mkdir(exist_ok=True)
+    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "FEEDS_ETL_FEEDS": str(project.feeds_file),
+        "FEEDS_ETL_DATABASE": str(project.database),
+    }
+
+
+def make(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=REPO_ROOT,
+        env=env_for(project),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
+
+
+def test_backfill_twice_gives_identical_tables_in_one_run_each(project: Project) -> None:
+    first_run = make(project, "run")
+    assert first_run.returncode == 0, first_run.stderr + first_run.stdout
+    start, end = hours_ago(6), hours_ago(1)
+    results = []
+    for _ in range(2):
+        done = make(project, "backfill", f"FROM={start}", f"TO={end}")
+        assert done.returncode == 0, done.stderr + done.stdout
+        assert "6 of 6 past hour(s) have no snapshot" in done.stdout
+        results.append(table_contents(project, [*DERIVED_TABLES, "feed_snapshots", "feed_health"]))
+    assert results[0] == results[1]
+
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(env_for(project)["DAGSTER_HOME"])) as instance:
+        runs = instance.get_runs()
+    backfills = [run for run in runs if run.tags.get("dagster/asset_partition_range_start") == start]
+    assert len(backfills) == 2  # each backfill is ONE run over the range
+    assert all(run.tags["dagster/asset_partition_range_end"] == end for run in backfills)
+
+
+def test_invalid_backfill_range_is_a_clear_error(project: Project) -> None:
+    done = make(project, "backfill", "FROM=2026-13-01-00:00", f"TO={hours_ago(1)}")
+    assert done.returncode != 0
+    assert "is not an hourly partition key" in done.stderr
+
+
+def test_malformed_feed_list_via_make_run(project: Project) -> None:
+    project.feeds_file.write_text("feeds:\n  - {name: a, url: a.xml, colour: red}\n")
+    done = make(project, "run")
+    assert done.returncode == 2
+    assert "unknown key(s) ['colour']" in done.stderr and str(project.feeds_file) in done.stderr
+    assert not project.database.exists()
+
+
+READER = r"""
+import sys, time, duckdb
+path, stop_file = sys.argv[1], sys.argv[2]
+held = duckdb.connect(path, read_only=True)          # a session kept open for the whole test
+errors = queries = 0
+import os
+while not os.path.exists(stop_file):
+    for con_factory in (lambda: held, lambda: duckdb.connect(path, read_only=True)):
+        try:
+            con = con_factory()
+            con.execute("SELECT count(*), max(last_seen_at) FROM items").fetchall()
+            con.execute("SELECT * FROM search_items('steppe') LIMIT 3").fetchall()
+            queries += 1
+            if con is not held:
+                con.close()
+        except Exception as exc:
+            errors += 1
+            print("reader error:", exc, file=sys.stderr)
+    time.sleep(0.5)
+print(f"{queries} {errors}")
+"""
+
+
+def test_run_and_backfill_together_beside_a_reader(project: Project) -> None:
+    assert make(project, "run").returncode == 0  # a database to read exists
+    stop = project.root / "stop-reader"
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(project.database), str(stop)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    env = env_for(project)
+    commands = [
+        ["make", "--no-print-directory", "run"],
+        ["make", "--no-print-directory", "backfill", f"FROM={hours_ago(24)}", f"TO={hours_ago(1)}"],
+    ]
+    runs = [subprocess.Popen(c, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for c in commands]  # fmt: skip
+    outputs = [run.communicate(timeout=RUN_TIMEOUT) for run in runs]
+    stop.touch()
+    reader_out, reader_err = reader.communicate(timeout=60)
+    for run, (out, err) in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, out + err
+    queries, errors = map(int, reader_out.split())
+    assert errors == 0, reader_err
+    assert queries >= 2
+    assert project.query("SELECT count(*), count(DISTINCT item_id) FROM items")[0] == (322, 322)
+
+
+def _lock_is_held(lock_path: Path) -> bool:
+    if not lock_path.exists():
+        return False
+    with lock_path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
+@pytest.mark.parametrize("nth_lock", [1, 3, 5])
+def test_kill_9_mid_run_leaves_previous_state_and_rerun_completes(project: Project, nth_lock: int) -> None:
+    """Kill the run the nth time it holds the writer lock (reading or mid-transaction)."""
+    env = env_for(project)
+    lock_path = project.database.parent / ".work" / f"{project.database.name}.lock"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "feeds_etl", "run"], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    seen, was_held = 0, False
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while child.poll() is None and time.monotonic() < deadline:
+        held = _lock_is_held(lock_path)
+        if held and not was_held:
+            seen += 1
+            if seen == nth_lock:
+                os.killpg(child.pid, signal.SIGKILL)
+                break
+        was_held = held
+    child.wait(timeout=30)
+
+    if project.database.exists():  # whatever was published is whole and readable
+        con = duckdb.connect(str(project.database), read_only=True)
+        n_items, n_ids = con.execute("SELECT count(*), count(DISTINCT item_id) FROM items").fetchone()
+        con.close()
+        assert n_items == n_ids
+    rerun = subprocess.run(
+        [sys.executable, "-m", "feeds_etl", "run"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+        timeout=RUN_TIMEOUT,
+    )  # fmt: skip
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert project.query("SELECT count(*), count(DISTINCT item_id) FROM items")[0] == (322, 322)
+    assert project.query("SELECT count(*) FROM item_text")[0][0] == 322
+    assert project.query("SELECT count(*) FROM feed_snapshots WHERE body IS NOT NULL")[0][0] == 5
