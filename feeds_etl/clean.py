@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from html import escape
+from itertools import islice
 from urllib.parse import urljoin, urlsplit
 
 import soupsieve
@@ -70,6 +71,9 @@ _HINT_SPLIT = re.compile(r"[^a-z0-9]+")
 # A hinted box bigger than this is more likely the article wrapper (e.g. a "category-social" post class).
 _HINT_MAX_WORDS = 150
 _SIGNUP_MAX_WORDS = 40
+_SIGNUP_MAX_LEVELS = 3  # the form's wrapper, or the box around that wrapper
+# A size check reads an element's whole subtree; a budget per item keeps hostile nesting linear.
+_SIZE_CHECKS_PER_ITEM = 50
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 _RIGHT_ALIGNED = re.compile(r"text-align\s*:\s*right", re.IGNORECASE)
 
@@ -223,32 +227,40 @@ def _selected(soup: BeautifulSoup, all_rules: list[BoilerplateRules]) -> set[int
 def _signup_boxes(soup: BeautifulSoup) -> set[int]:
     """The small box around a form (its pitch, its 'latest issue' link) goes with the form."""
     boxes: set[int] = set()
-    for form in soup.find_all("form"):
+    for form in soup.find_all("form", limit=_SIZE_CHECKS_PER_ITEM):
         box = None
-        for ancestor in form.parents:
-            if len(boxes) > 100 or ancestor.name in ("body", "html", "[document]"):
+        for ancestor in islice(form.parents, _SIGNUP_MAX_LEVELS):
+            if ancestor.name in ("body", "html", "[document]"):
                 break
             if count_words(ancestor.get_text(" ")) > _SIGNUP_MAX_WORDS:
                 break
             box = ancestor
         if box is not None:
             boxes.add(id(box))
-        if len(boxes) > 100:  # hostile input with thousands of forms: the forms themselves are skipped anyway
-            break
     return boxes
 
 
-def _skip(tag: Tag, skipped: set[int]) -> bool:
-    if tag.name in _SKIP_TAGS or id(tag) in skipped:
-        return True
-    attrs = tag.attrs
-    if not attrs:
-        return False
-    if "hidden" in attrs or attrs.get("aria-hidden") == "true" or _HIDDEN_STYLE.search(attrs.get("style", "")):
-        return True
-    if tag.name == "img":
-        return _is_pixel(attrs)
-    return _has_hint(attrs) and count_words(tag.get_text(" ")) <= _HINT_MAX_WORDS
+class _Skipper:
+    """Decides, on entering an element, whether its whole subtree carries no article text."""
+
+    def __init__(self, skipped: set[int]) -> None:
+        self.skipped = skipped
+        self.size_checks = _SIZE_CHECKS_PER_ITEM
+
+    def __call__(self, tag: Tag) -> bool:
+        if tag.name in _SKIP_TAGS or id(tag) in self.skipped:
+            return True
+        attrs = tag.attrs
+        if not attrs:
+            return False
+        if "hidden" in attrs or attrs.get("aria-hidden") == "true" or _HIDDEN_STYLE.search(attrs.get("style", "")):
+            return True
+        if tag.name == "img":
+            return _is_pixel(attrs)
+        if self.size_checks <= 0 or not _has_hint(attrs):
+            return False
+        self.size_checks -= 1
+        return count_words(tag.get_text(" ")) <= _HINT_MAX_WORDS
 
 
 def _is_pixel(attrs: dict) -> bool:
@@ -338,14 +350,14 @@ def _normalize(text: str) -> str:
 
 def _blocks(soup: BeautifulSoup, skipped: set[int]) -> list[_Block]:
     """Iterative walk (an explicit stack, not recursion: 100,000 nested divs are fine)."""
-    builder = _Builder()
+    builder, skip = _Builder(), _Skipper(skipped)
     stack: list[tuple[object, bool]] = [(soup, False)]
     while stack:
         node, leaving = stack.pop()
         if leaving:
             _leave(node, builder)  # type: ignore[arg-type]
         elif isinstance(node, Tag):
-            if node is soup or not _skip(node, skipped):
+            if node is soup or not skip(node):
                 _enter(node, builder)
                 stack.append((node, True))
                 stack.extend((child, False) for child in reversed(node.contents))

@@ -267,6 +267,23 @@ def test_megabyte_of_nested_divs_does_not_recurse() -> None:
     assert time.perf_counter() - start < 20
 
 
+@pytest.mark.parametrize(
+    ("opening", "inner", "closing", "expected"),
+    [
+        # Each level is a share box too big to drop: a size check per level would be quadratic.
+        ("<div class='share'>", "<p>" + "word " * 200 + "</p>", "</div>", "word " * 199 + "word"),
+        # A form at the bottom of deep nesting: the sign-up box search must not climb every level.
+        ("<div>", "<p>Deep form</p><form><input></form>", "</div>", ""),
+    ],
+    ids=["nested-share-boxes", "deep-form"],
+)
+def test_deep_nesting_stays_linear(opening: str, inner: str, closing: str, expected: str) -> None:
+    depth = 10_000
+    start = time.perf_counter()
+    assert text(opening * depth + inner + closing * depth) == expected
+    assert time.perf_counter() - start < 15
+
+
 def test_script_injection_never_reaches_text_or_links() -> None:
     html = (
         "<p>Safe <script>document.write('evil')</script>text<img src=x onerror=alert(1)></p>"
