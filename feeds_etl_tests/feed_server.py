@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
 import hashlib
 import socket
 import threading
@@ -432,27 +433,38 @@ def _huge_declared(h: _RequestHandler) -> None:
         h.wfile.write(block)
 
 
+@functools.cache
+def _bomb_parts(coding: str) -> tuple[bytes, bytes, bytes]:
+    """(head, block, tail) of a compressed stream; `block` is 1 MiB of zeros, byte-identical every time because
+    each part ends with a full flush (which resets the compressor's history). Repeating it costs nothing; the
+    trailer's checksum only covers what was really compressed, but no capped client ever reads that far."""
+    wbits = 16 + zlib.MAX_WBITS if coding == "gzip" else zlib.MAX_WBITS
+    compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    head = compressor.compress(b'<?xml version="1.0"?><rss version="2.0"><channel><title>')
+    head += compressor.flush(zlib.Z_FULL_FLUSH)
+    blocks = [compressor.compress(bytes(MiB)) + compressor.flush(zlib.Z_FULL_FLUSH) for _ in range(2)]
+    assert blocks[0] == blocks[1]
+    tail = compressor.compress(b"</title></channel></rss>") + compressor.flush()
+    return head, blocks[0], tail
+
+
 def _bomb(coding: str) -> Handler:
-    """4 GiB of zeros inside a feed, compressed on the fly: about 4 MiB on the wire, never held in memory."""
+    """4 GiB of zeros inside a feed, as ~4 MiB of compressed blocks streamed lazily, never held in memory."""
 
     def handle(h: _RequestHandler) -> None:
-        wbits = 16 + zlib.MAX_WBITS if coding == "gzip" else zlib.MAX_WBITS
-        compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
+        head, block, tail = _bomb_parts(coding)
         h.send_response(200)
         h.send_header("Content-Type", "application/rss+xml")
         h.send_header("Content-Encoding", coding)
         h.send_header("Transfer-Encoding", "chunked")
         h.end_headers()
         h.close_connection = True
-        h.write_chunk(compressor.compress(b'<?xml version="1.0"?><rss version="2.0"><channel><title>'))
-        zeros = bytes(MiB)
-        for _ in range(4 * 1024):  # 4 GiB
+        h.write_chunk(head)
+        for _ in range(4 * 1024):  # 4 GiB once inflated
             if h.feeds.stopping.is_set():
                 return
-            out = compressor.compress(zeros)
-            if out:
-                h.write_chunk(out)
-        h.write_chunk(compressor.compress(b"</title></channel></rss>") + compressor.flush())
+            h.write_chunk(block)
+        h.write_chunk(tail)
         h.wfile.write(b"0\r\n\r\n")
 
     return handle
