@@ -1,0 +1,71 @@
+"""The loaded definitions: what the UI and the daemon will see."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from feeds_etl.definitions import defs
+from feeds_etl.feeds import REPO_ROOT
+from feeds_etl.partitions import hourly_partitions
+
+ASSETS = ["raw_feed_xml", "parsed_items", "cleaned_text", "tag_aggregates"]
+
+
+def test_definitions_load() -> None:
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_definitions_snapshot() -> None:
+    """Catches accidental changes to the public shape: asset keys, lineage, jobs, schedules, checks."""
+    graph = defs.resolve_asset_graph()
+    keys = sorted(key.to_user_string() for key in graph.get_all_asset_keys())
+    assert keys == sorted(ASSETS)
+    for upstream, downstream in zip(ASSETS, ASSETS[1:], strict=False):
+        assert dg.AssetKey(upstream) in graph.get(dg.AssetKey(downstream)).parent_keys
+    for key in ASSETS:
+        node = graph.get(dg.AssetKey(key))
+        assert node.partitions_def == hourly_partitions
+        assert node.backfill_policy == dg.BackfillPolicy.single_run()
+        assert node.group_name == "feeds" and node.description and node.code_version
+        assert "dagster/column_schema" in node.metadata
+    assert hourly_partitions.timezone == "UTC" and hourly_partitions.end_offset == 1
+    job = defs.resolve_job_def("feeds_hourly_job")
+    assert job.partitions_def == hourly_partitions
+    schedule = defs.resolve_schedule_def("feeds_hourly_job_schedule")
+    assert schedule.cron_schedule == "5 * * * *"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    checks = sorted(key.name for key in graph.asset_check_keys)
+    assert checks == sorted(
+        [
+            "archive_is_fresh",
+            "every_feed_accounted_for",
+            "feeds_not_failing_repeatedly",
+            "items_have_required_fields",
+            "items_have_unique_ids",
+            "items_with_html_have_text",
+            "tag_counts_match_item_tags",
+        ]
+    )
+
+
+def test_schedule_requests_the_hour_under_way() -> None:
+    tick = datetime(2026, 11, 24, 13, 5, tzinfo=UTC)
+    context = dg.build_schedule_context(scheduled_execution_time=tick)
+    requests = defs.resolve_schedule_def("feeds_hourly_job_schedule").evaluate_tick(context).run_requests
+    assert [request.partition_key for request in requests] == ["2026-11-24-13:00"]
+
+
+def test_dagster_cli_validates_the_workspace() -> None:
+    done = subprocess.run(
+        [str(REPO_ROOT / ".venv" / "bin" / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "DAGSTER_HOME": str(REPO_ROOT / ".dagster_home")},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
