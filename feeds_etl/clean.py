@@ -82,26 +82,30 @@ _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 _WORD = re.compile(r"\w+(?:[-'’.,]\w+)*")
 _ANY_WORD = re.compile(r"\w")
 
-# Calls to action, matched case-insensitively inside blocks of at most `max_words` words.
-_CTA_ANYWHERE: tuple[tuple[int, tuple[str, ...]], ...] = (
-    (80, (  # donation and membership boxes are long-ish, the phrases are specific
-        "faites un don", "nous soutenir", "soutenez-nous", "devenez membre", "devenir membre", "membre actif",
-        "make a donation", "donate now", "donate to", "please donate", "support us", "support our work",
-        "support our journalism", "support independent journalism", "become a member", "become a patron",
-        "become a supporter", "jetzt spenden", "unterstützen sie uns", "werden sie mitglied",
-        "поддержите нас", "поддержать нас", "сделать пожертвование", "haz una donación", "apóyanos",
-    )),
-    (40, (  # newsletter sign-ups, social footers, share buttons, reader feedback
-        "subscribe to our", "sign up for our", "sign up to our", "subscribe to the newsletter", "in your inbox",
-        "abonnez-vous", "inscrivez-vous", "newsletter abonnieren", "подпишитесь на", "suscríbete",
-        "follow us on", "follow us:", "suivez-nous", "folgen sie uns", "подписывайтесь на", "síguenos",
-        "find us on", "join us on", "like us on",
-        "share this", "share on", "partager sur", "partagez", "teilen auf", "поделиться", "compartir en",
-        "thank you for reading", "thanks for reading", "merci de nous lire", "merci d'avoir lu",
-        "danke fürs lesen", "спасибо, что читаете",
-    )),
+# Calls to action, matched case-insensitively. Donation and membership boxes run long, so they may reach
+# _DONATION_MAX_WORDS, but they must also carry a link (the box's "donate" button): a quoted "they refused
+# to support us" or "hopes to become a member of the WTO" in a link-free paragraph of the article stays.
+_DONATION_MAX_WORDS = 80
+_DONATION_PHRASES = (
+    "faites un don", "nous soutenir", "soutenez-nous", "devenez membre", "devenir membre", "membre actif",
+    "make a donation", "donate now", "donate today", "please donate", "donate to support", "support us by",
+    "support us on", "support us today", "you can support us", "support our work", "support our journalism",
+    "support independent journalism", "become a member", "become a patron", "become a supporter",
+    "jetzt spenden", "unterstützen sie uns", "werden sie mitglied", "поддержите нас", "поддержать нас",
+    "сделать пожертвование", "haz una donación", "apóyanos",
 )  # fmt: skip
-_CTA_PREFIX_MAX_WORDS = 40
+# Newsletter sign-ups, social footers, share buttons and reader feedback are short.
+_SHORT_CTA_MAX_WORDS = 40
+_SHORT_CTA_PHRASES = (
+    "subscribe to our", "sign up for our", "sign up to our", "subscribe to the newsletter", "in your inbox",
+    "abonnez-vous", "inscrivez-vous", "newsletter abonnieren", "подпишитесь на", "suscríbete",
+    "follow us on", "follow us:", "suivez-nous", "folgen sie uns", "подписывайтесь на", "síguenos",
+    "find us on", "join us on", "like us on",
+    "share this", "share on facebook", "share on twitter", "share on x", "share on linkedin", "share via",
+    "partager sur", "partagez cet article", "teilen auf", "поделиться в", "compartir en",
+    "thank you for reading", "thanks for reading", "merci de nous lire", "merci d'avoir lu",
+    "danke fürs lesen", "спасибо, что читаете",
+)  # fmt: skip
 _CTA_PREFIXES = (
     "read more", "read also", "also read", "see also", "related:", "continue reading", "click here",
     "lire aussi", "à lire aussi", "a lire aussi", "lire la suite", "lesen sie auch", "mehr zum thema",
@@ -422,14 +426,24 @@ def _is_boilerplate(block: _Block, phrases: list[str]) -> bool:
     text = block.text.casefold()
     if not _ANY_WORD.search(text) or any(phrase in text for phrase in phrases):
         return True
+    return _is_call_to_action(block, text) or (
+        not block.heading and block.words <= _LINK_DENSE_MAX_WORDS and block.link_ratio() >= _LINK_DENSE_RATIO
+    )
+
+
+def _is_call_to_action(block: _Block, text: str) -> bool:
     words = block.words
-    if any(words <= limit and any(cta in text for cta in ctas) for limit, ctas in _CTA_ANYWHERE):
+    if words <= _SHORT_CTA_MAX_WORDS and (text.startswith(_CTA_PREFIXES) or _contains(text, _SHORT_CTA_PHRASES)):
         return True
-    if words <= _CTA_PREFIX_MAX_WORDS and text.startswith(_CTA_PREFIXES):
+    if words > _DONATION_MAX_WORDS:
+        return False
+    if any(_is_donation(href) or _SHARE_URL.search(href) for href, _ in block.links):
         return True
-    if words <= _CTA_ANYWHERE[0][0] and any(_is_donation(href) or _SHARE_URL.search(href) for href, _ in block.links):
-        return True
-    return not block.heading and words <= _LINK_DENSE_MAX_WORDS and block.link_ratio() >= _LINK_DENSE_RATIO
+    return bool(block.links) and _contains(text, _DONATION_PHRASES)
+
+
+def _contains(text: str, phrases: tuple[str, ...]) -> bool:
+    return any(phrase in text for phrase in phrases)
 
 
 def _is_donation(href: str) -> bool:

@@ -134,9 +134,9 @@ def test_structural_boilerplate(junk: str) -> None:
         "<p>Novastan est le seul média en français. Vous pouvez nous soutenir <a href='https://www.okpal.com/x'>à "
         "partir de 2 euros par mois</a> ou en devenant membre actif.</p>",
         "<p><a href='https://donorbox.org/soutenir'><strong>Faites un don</strong></a></p>",
-        "<p>We are reader funded. Please support our work: become a member today.</p>",
-        "<p>Unabhängiger Journalismus kostet Geld. Jetzt spenden!</p>",
-        "<p>Поддержите нас: каждый рубль важен.</p>",
+        "<p>We are reader funded. Please support our work: <a href='/join'>become a member</a> today.</p>",
+        "<p>Unabhängiger Journalismus kostet Geld. <a href='https://news.example/spenden'>Jetzt spenden!</a></p>",
+        "<p>Поддержите нас: <a href='https://news.example/donate'>каждый рубль</a> важен.</p>",
         # newsletter sign-ups, with or without their form
         "<div><p>The whole region in your inbox. Subscribe to our free weekly newsletter</p>"
         "<form><input type='email'><button>Register</button></form><a href='#'>Latest issue</a></div>",
@@ -187,6 +187,21 @@ def test_title_text_is_kept_when_it_is_not_leading_and_long_paragraphs_are_kept(
     )
     html = ARTICLE + "<p>Budget</p>" + long_mention
     assert text(html, title="Budget") == f"{text(ARTICLE)}\n\nBudget\n\n{text(long_mention)}"
+
+
+@pytest.mark.parametrize(
+    "paragraph",
+    [
+        "<p>“They refused to support us,” said a farmer. “Nobody will donate to the cooperative now.”</p>",
+        "<p>The company’s share on the market rose to 40 percent after the merger was approved in May.</p>",
+        "<p>«Ils ne veulent pas nous soutenir», dit une habitante du village, qui attend toujours l’eau.</p>",
+        "<p>Kazakhstan hopes to become a member of the WTO.</p>",
+        "<p>Read the full decree on the <a href='https://gov.example/decree'>ministry website</a>, "
+        "which published it on Tuesday together with a detailed budget for every region of the country.</p>",
+    ],
+)
+def test_article_paragraphs_that_sound_like_calls_to_action_are_kept(paragraph: str) -> None:
+    assert text(ARTICLE + paragraph) == f"{text(ARTICLE)}\n\n{text(paragraph)}"
 
 
 def test_large_box_with_a_boilerplate_class_is_article_not_boilerplate() -> None:
