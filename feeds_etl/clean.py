@@ -195,7 +195,7 @@ def detect_language(text: str) -> str | None:
     """ISO 639-1 code from py3langid (model bundled in the wheel, nothing downloaded)."""
     if count_words(text) < 3:
         return None
-    import py3langid  # imported lazily: loading the model takes seconds and most callers never need it
+    import py3langid  # lazily: its model takes seconds to load; importing CLEANER_VERSION should not pay that
 
     language, _score = py3langid.classify(text[:LANGUAGE_SAMPLE_CHARS])
     return language if isinstance(language, str) and len(language) == 2 else None
