@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ def test_definitions_snapshot() -> None:
     graph = defs.resolve_asset_graph()
     keys = sorted(key.to_user_string() for key in graph.get_all_asset_keys())
     assert keys == sorted(ASSETS)
-    for upstream, downstream in zip(ASSETS, ASSETS[1:], strict=False):
+    for upstream, downstream in itertools.pairwise(ASSETS):
         assert dg.AssetKey(upstream) in graph.get(dg.AssetKey(downstream)).parent_keys
     for key in ASSETS:
         node = graph.get(dg.AssetKey(key))
