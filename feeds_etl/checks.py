@@ -36,14 +36,13 @@ def items_have_unique_ids(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 
 @dg.asset_check(
     asset=parsed_items,
-    description="Required item fields (item_id, feed_id, first/last_seen_at) are never NULL, "
-    "and every item has a title or a link.",
+    description="Required item fields (item_id, feed_id, entry_sha256, first/last_seen_at) are never NULL.",
 )
 def items_have_required_fields(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     def evaluate(con: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
         missing = con.execute(
-            """SELECT count(*) FROM items WHERE item_id IS NULL OR feed_id IS NULL OR first_seen_at IS NULL
-               OR last_seen_at IS NULL OR (title IS NULL AND link IS NULL)"""
+            """SELECT count(*) FROM items WHERE item_id IS NULL OR feed_id IS NULL OR entry_sha256 IS NULL
+               OR first_seen_at IS NULL OR last_seen_at IS NULL"""
         ).fetchone()[0]
         return dg.AssetCheckResult(passed=missing == 0, metadata={"items_missing_fields": missing})
 
