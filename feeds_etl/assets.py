@@ -8,6 +8,22 @@ from feeds_etl.parse import PARSER_VERSION
 from feeds_etl.partitions import hourly_partitions, single_run_backfill
 from feeds_etl.resources import FeedListResource, FetcherResource, WarehouseResource
 
+
+def publishes(context: dg.AssetExecutionContext) -> bool:
+    """Publish for readers once per run, after the last of our assets the run materializes.
+
+    Publishing copies the whole database file, so once per run instead of once per step; readers see
+    each run's result as a whole."""
+    selected = context.run.asset_selection
+    if selected is None:
+        return context.asset_key == tag_aggregates_key
+    later = FEED_ASSET_KEYS[FEED_ASSET_KEYS.index(context.asset_key) + 1 :]
+    return not any(key in selected for key in later)
+
+
+FEED_ASSET_KEYS = [dg.AssetKey(name) for name in ("raw_feed_xml", "parsed_items", "cleaned_text", "tag_aggregates")]
+tag_aggregates_key = FEED_ASSET_KEYS[-1]
+
 _COMMON = dict(
     partitions_def=hourly_partitions,
     backfill_policy=single_run_backfill,
@@ -33,7 +49,9 @@ def raw_feed_xml(
     fetcher: FetcherResource,
 ) -> dg.MaterializeResult:
     feeds = feed_list.load()  # an invalid list fails here, before anything is written
-    archived = pipeline.archive_feeds(warehouse.get(), feeds, context.partition_keys, fetcher.settings())
+    archived = pipeline.archive_feeds(
+        warehouse.get(), feeds, context.partition_keys, fetcher.settings(), publish=publishes(context)
+    )
     for feed_id, reason in sorted(archived.failures.items()):
         context.log.warning(f"feed {feed_id} failed: {reason}")
     if archived.archive_only_hours:
@@ -53,7 +71,7 @@ def raw_feed_xml(
 )
 def parsed_items(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     first, last = pipeline.first_and_last(context.partition_keys)
-    parsed = pipeline.parse_range(warehouse.get(), first, last)
+    parsed = pipeline.parse_range(warehouse.get(), first, last, publish=publishes(context))
     for feed_id, reason in sorted(parsed.errors.items()):
         context.log.warning(f"feed {feed_id} yielded no items: {reason}")
     return dg.MaterializeResult(metadata=report.parse_metadata(parsed, warehouse.get()))
@@ -73,7 +91,7 @@ def cleaned_text(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, feed_list: FeedListResource
 ) -> dg.MaterializeResult:
     first, last = pipeline.first_and_last(context.partition_keys)
-    cleaned = pipeline.clean_range(warehouse.get(), feed_list.load(), first, last)
+    cleaned = pipeline.clean_range(warehouse.get(), feed_list.load(), first, last, publish=publishes(context))
     return dg.MaterializeResult(metadata=report.clean_metadata(cleaned, warehouse.get()))
 
 
@@ -91,7 +109,7 @@ def tag_aggregates(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, feed_list: FeedListResource
 ) -> dg.MaterializeResult:
     first, last = pipeline.first_and_last(context.partition_keys)
-    tagged = pipeline.tag_range(warehouse.get(), feed_list.load(), first, last)
+    tagged = pipeline.tag_range(warehouse.get(), feed_list.load(), first, last, publish=publishes(context))
     return dg.MaterializeResult(metadata=report.tag_metadata(tagged, warehouse.get()))
 
 

@@ -17,9 +17,8 @@ FRESHNESS_LIMIT = timedelta(hours=2)
 def _query(
     warehouse: WarehouseResource, evaluate: Callable[[duckdb.DuckDBPyConnection], dg.AssetCheckResult]
 ) -> dg.AssetCheckResult:
-    with warehouse.get().published() as con:
-        if con is None:
-            return dg.AssetCheckResult(passed=False, metadata={"reason": "database not published yet"})
+    # The working database, under the writer lock: the run publishes once, after its last step.
+    with warehouse.get().reading() as con:
         return evaluate(con)
 
 

@@ -30,6 +30,7 @@ from feeds_etl.health import (
 from feeds_etl.history import fetch_history
 from feeds_etl.parse import ParsedFeed, parse_feed, sniff_not_a_feed
 from feeds_etl.partitions import hour_key
+from feeds_etl.search import term_frequencies
 from feeds_etl.tags import normalise_aliases, normalise_tag
 from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse import history as history_store
@@ -89,6 +90,7 @@ def archive_feeds(
     partition_keys: Sequence[str],
     settings: FetchSettings,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    publish: bool = True,
 ) -> ArchiveReport:
     """Fetch every due feed if the range includes the hour under way; past hours are never fetched."""
     current = hour_key(now())
@@ -100,9 +102,9 @@ def archive_feeds(
         report.archive_only_hours = {key: counts.get(key, {}) for key in past}
     if current in partition_keys:
         report.fetched_hours.append(current)
-        _fetch_into_archive(warehouse, feed_list, current, settings, now, report)
+        _fetch_into_archive(warehouse, feed_list, current, settings, now, report, publish)
     if past:
-        with warehouse.writing() as con:
+        with warehouse.writing(publish) as con:
             for key in past:
                 if not report.archive_only_hours[key]:
                     snapshot_store.note_partition(
@@ -118,6 +120,7 @@ def _fetch_into_archive(
     settings: FetchSettings,
     now: Callable[[], datetime],
     report: ArchiveReport,
+    publish: bool,
 ) -> None:
     feeds = feed_list.enabled
     with warehouse.reading() as con:
@@ -150,7 +153,7 @@ def _fetch_into_archive(
     finally:
         client.close()
 
-    with warehouse.writing() as con, report.timings.measure("store"):
+    with warehouse.writing(publish) as con, report.timings.measure("store"):
         stored = snapshot_store.stored_hashes(con, [f.feed_id for f in due])
         snapshots = [_classify(result, stored, partition_key) for result in results]
         snapshots += [Snapshot(result, partition_key, "skipped", False) for result in skipped]
@@ -174,6 +177,7 @@ def _fetch_into_archive(
     if feeds and not due and skipped:
         return  # everything is backing off: nothing to do is not a failure
     if due and report.outcomes.get("failed", 0) == len(due):
+        warehouse.publish()  # the run fails, but why each feed failed must still be visible in SQL
         raise NothingFetched(_all_failed_message(report.failures))
 
 
@@ -249,14 +253,16 @@ def _parse_pending(pending: items_store.PendingContent) -> ParsedFeed:
     return parse_feed(pending.feed_id, pending.body, pending.content_sha256, pending.content_type, pending.final_url)
 
 
-def parse_range(warehouse: Warehouse, first_key: str, last_key: str, workers: int | None = None) -> ParseReport:
+def parse_range(
+    warehouse: Warehouse, first_key: str, last_key: str, workers: int | None = None, publish: bool = True
+) -> ParseReport:
     """Parse contents the range's snapshots reference (each distinct body once), then refresh `items`."""
     report = ParseReport()
     with warehouse.reading() as con, report.timings.measure("read"):
         pending = items_store.pending_contents(con, first_key, last_key)
     with report.timings.measure("parse"):
         parsed = parallel.map_chunks(_parse_pending, pending, workers=workers, weight=lambda p: len(p.body))
-    with warehouse.writing() as con, report.timings.measure("load"):
+    with warehouse.writing(publish) as con, report.timings.measure("load"):
         report.entries = items_store.save_parsed(con, parsed)
         changes = items_store.refresh_items(con, first_key, last_key)
         items_store.mark_parse_failures(con)
@@ -281,7 +287,8 @@ class CleanReport:
     timings: Timings = field(default_factory=Timings)
 
 
-def _clean_pending(job: tuple[text_store.PendingText, Feed | None]) -> tuple[dict, list[dict]]:
+def _clean_pending(job: tuple[text_store.PendingText, Feed | None]) -> tuple[dict, list[dict], list[dict]]:
+    """Clean one item and count its search words (runs in worker processes)."""
     pending, feed = job
     cleaned = clean_item(pending.html, pending.title, pending.link, feed.boilerplate if feed else None)
     text_row = {
@@ -298,7 +305,11 @@ def _clean_pending(job: tuple[text_store.PendingText, Feed | None]) -> tuple[dic
          "anchor_text": link.anchor_text}
         for n, link in enumerate(cleaned.links)
     ]  # fmt: skip
-    return text_row, link_rows
+    term_rows = [
+        {"item_id": pending.item_id, "word": word, "tf": tf}
+        for word, tf in term_frequencies(pending.title, cleaned.text).items()
+    ]
+    return text_row, link_rows, term_rows
 
 
 def clean_range(
@@ -307,6 +318,7 @@ def clean_range(
     first_key: str,
     last_key: str,
     workers: int | None = None,
+    publish: bool = True,
 ) -> CleanReport:
     """Clean items seen in the range whose HTML or cleaner version changed since they were last cleaned."""
     report = CleanReport()
@@ -316,11 +328,12 @@ def clean_range(
     jobs = [(p, feeds.get(p.feed_id)) for p in pending]
     with report.timings.measure("clean"):
         cleaned = parallel.map_chunks(_clean_pending, jobs, workers=workers, weight=lambda j: len(j[0].html or ""))
-    texts = [text for text, _ in cleaned]
-    links = [link for _, item_links in cleaned for link in item_links]
+    texts = [text for text, _, _ in cleaned]
+    links = [link for _, item_links, _ in cleaned for link in item_links]
+    terms = [term for _, _, item_terms in cleaned for term in item_terms]
     stemmer = text_store.Stemmer()
-    with warehouse.writing() as con, report.timings.measure("load"):
-        text_store.save_texts(con, texts, links, stemmer)
+    with warehouse.writing(publish) as con, report.timings.measure("load"):
+        text_store.save_texts(con, texts, links, terms, stemmer)
     report.cleaned, report.links = len(texts), len(links)
     report.languages.update(text["language"] or "unknown" for text in texts)
     return report
@@ -338,7 +351,9 @@ class TagReport:
     timings: Timings = field(default_factory=Timings)
 
 
-def tag_range(warehouse: Warehouse, feed_list: FeedList | None, first_key: str, last_key: str) -> TagReport:
+def tag_range(
+    warehouse: Warehouse, feed_list: FeedList | None, first_key: str, last_key: str, publish: bool = True
+) -> TagReport:
     report = TagReport()
     aliases = normalise_aliases(feed_list.tag_aliases if feed_list else {})
 
@@ -346,7 +361,7 @@ def tag_range(warehouse: Warehouse, feed_list: FeedList | None, first_key: str, 
         tag = normalise_tag(raw)
         return aliases.get(tag, tag)
 
-    with warehouse.writing() as con, report.timings.measure("aggregate"):
+    with warehouse.writing(publish) as con, report.timings.measure("aggregate"):
         report.items_tagged = tag_store.refresh_item_tags(
             con, first_key, last_key, normalise, tag_store.aliases_fingerprint(aliases)
         )

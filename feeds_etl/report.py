@@ -19,8 +19,8 @@ def table_schema_metadata(table: str) -> dict[str, Any]:
 
 
 def _row_count(warehouse: Warehouse, table: str) -> int:
-    with warehouse.published() as con:
-        return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] if con else 0
+    with warehouse.reading() as con:
+        return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
 def _markdown_table(headers: list[str], rows: list[tuple[Any, ...]]) -> str:
@@ -61,13 +61,11 @@ def archive_metadata(archived: ArchiveReport, warehouse: Warehouse) -> dict[str,
 
 
 def parse_metadata(parsed: ParseReport, warehouse: Warehouse) -> dict[str, Any]:
-    preview: list[tuple[Any, ...]] = []
-    with warehouse.published() as con:
-        if con:
-            preview = con.execute(
-                """SELECT feed_id, strftime(published_at, '%Y-%m-%d %H:%M'), title FROM items
-                   ORDER BY coalesce(published_at, first_seen_at) DESC, item_id LIMIT 10"""
-            ).fetchall()
+    with warehouse.reading() as con:
+        preview = con.execute(
+            """SELECT feed_id, strftime(published_at, '%Y-%m-%d %H:%M'), title FROM items
+               ORDER BY coalesce(published_at, first_seen_at) DESC, item_id LIMIT 10"""
+        ).fetchall()
     problems = sorted({**parsed.warnings, **parsed.errors}.items())
     return {
         "dagster/row_count": _row_count(warehouse, "items"),

@@ -6,8 +6,10 @@ so views and macros use core SQL only: no extension is needed to read the databa
 
 from __future__ import annotations
 
+from feeds_etl.search import TOKENIZE_SQL
+
 # Bump when a table changes shape; `migrate` then rebuilds what it must.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 TABLES: dict[str, str] = {
     "feed_snapshots": """
@@ -154,8 +156,6 @@ TABLES: dict[str, str] = {
     """,
 }
 
-# How a text becomes words, for indexing and for queries alike (core functions only).
-TOKENIZE_SQL = "regexp_split_to_array(lower(strip_accents({expr})), '[^a-z0-9]+')"
 
 VIEWS: dict[str, str] = {
     "tag_trends": """

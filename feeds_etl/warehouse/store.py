@@ -67,6 +67,12 @@ class Warehouse:
             if publish:
                 self._publish()
 
+    def publish(self) -> None:
+        """Publish the working database now (e.g. so a failing run's feed errors are visible in SQL)."""
+        with self._locked():
+            if self.work_database.exists():
+                self._publish()
+
     @contextmanager
     def published(self) -> Iterator[duckdb.DuckDBPyConnection | None]:
         """A read-only connection to what users see (None before the first publish); takes no lock."""

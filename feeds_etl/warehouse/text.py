@@ -10,7 +10,6 @@ import duckdb
 import pyarrow as pa
 
 from feeds_etl.warehouse.items import TOUCHED_ITEMS_SQL
-from feeds_etl.warehouse.schema import TOKENIZE_SQL
 from feeds_etl.warehouse.store import insert_arrow
 
 TEXT_SCHEMA = pa.schema(
@@ -70,8 +69,17 @@ def pending_texts(
     return [PendingText(*row) for row in rows]
 
 
-def save_texts(con: duckdb.DuckDBPyConnection, texts: Sequence[dict], links: Sequence[dict], stemmer: Stemmer) -> int:
-    """Replace text, links and search terms of the given items in one go."""
+TERM_SCHEMA = pa.schema([("item_id", pa.string()), ("word", pa.string()), ("tf", pa.int32())])
+
+
+def save_texts(
+    con: duckdb.DuckDBPyConnection,
+    texts: Sequence[dict],
+    links: Sequence[dict],
+    terms: Sequence[dict],
+    stemmer: Stemmer,
+) -> int:
+    """Replace text, links and search terms of the given items in one go (Arrow bulk loads)."""
     if not texts:
         return 0
     ids = pa.table({"item_id": [t["item_id"] for t in texts]})
@@ -81,7 +89,7 @@ def save_texts(con: duckdb.DuckDBPyConnection, texts: Sequence[dict], links: Seq
             con.execute(f"DELETE FROM {table} WHERE item_id IN (SELECT item_id FROM _text_ids)")
         insert_arrow(con, "item_text", texts, TEXT_SCHEMA)
         insert_arrow(con, "item_links", links, LINK_SCHEMA)
-        index_for_search(con, stemmer)
+        index_for_search(con, pa.Table.from_pylist(list(terms), schema=TERM_SCHEMA), stemmer)
     finally:
         con.unregister("_text_ids")
     return len(texts)
@@ -103,28 +111,30 @@ class Stemmer:
         con.execute(f"LOAD '{self.path}'")
 
 
-def index_for_search(con: duckdb.DuckDBPyConnection, stemmer: Stemmer) -> None:
-    """Index title + text of the items in `_text_ids`: per-item stemmed term frequencies and lengths."""
-    stemmer.load(con)
-    tokens = TOKENIZE_SQL.format(expr="coalesce(i.title, '') || ' ' || t.text")
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _words AS
-            SELECT i.item_id, unnest({tokens}) AS word
-            FROM items i JOIN item_text t USING (item_id)
-            WHERE i.item_id IN (SELECT item_id FROM _text_ids)"""
-    )
-    con.execute(
-        """INSERT INTO search_stems
-           SELECT DISTINCT w.word, stem(w.word, 'porter') FROM _words w
-           WHERE w.word <> '' AND w.word NOT IN (SELECT word FROM search_stems)"""
-    )
-    con.execute(
-        """INSERT INTO search_terms
-           SELECT w.item_id, s.stem, count(*)::INTEGER FROM _words w JOIN search_stems s USING (word)
-           GROUP BY ALL"""
-    )
-    con.execute(
-        """INSERT INTO search_docs
-           SELECT item_id, count(*) FILTER (WHERE word <> '')::INTEGER FROM _words GROUP BY item_id"""
-    )
-    con.execute("DROP TABLE _words")
+def index_for_search(con: duckdb.DuckDBPyConnection, words: pa.Table, stemmer: Stemmer) -> None:
+    """Add per-item stemmed term frequencies and lengths; words are counted in Python by the cleaner.
+
+    Only words never seen before are stemmed (the fts extension's Porter stemmer, loaded from the wheel);
+    `search_stems` keeps the mapping so queries can stem in plain SQL.
+    """
+    con.register("_words", words)
+    try:
+        new_words = con.execute("SELECT DISTINCT word FROM _words ANTI JOIN search_stems USING (word)").fetchone()
+        if new_words is not None:
+            stemmer.load(con)
+            con.execute(
+                """INSERT INTO search_stems
+                   SELECT DISTINCT w.word, stem(w.word, 'porter') FROM _words w ANTI JOIN search_stems USING (word)"""
+            )
+        con.execute(
+            """INSERT INTO search_terms
+               SELECT w.item_id, s.stem, sum(w.tf)::INTEGER FROM _words w JOIN search_stems s USING (word)
+               GROUP BY ALL"""
+        )
+        con.execute(
+            """INSERT INTO search_docs
+               SELECT i.item_id, coalesce(sum(w.tf), 0)::INTEGER
+               FROM _text_ids i LEFT JOIN _words w USING (item_id) GROUP BY i.item_id"""
+        )
+    finally:
+        con.unregister("_words")

@@ -1,0 +1,116 @@
+"""How fast the analyst-facing SQL answers at scale: tag_trends and search_items on N items.
+
+Builds a warehouse of N synthetic items directly in SQL (words drawn from a Zipf-like vocabulary, 2-6 tags
+each over 60 days), indexes it with the pipeline's own search indexer and aggregate rebuild, publishes it,
+then times the views and macros in a plain read-only session, as a user would run them.
+
+    .venv/bin/python benchmarks/sql_bench.py [--items 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+from feeds_etl.search import TOKENIZE_SQL
+from feeds_etl.warehouse import Warehouse
+from feeds_etl.warehouse.tags import rebuild_aggregates
+from feeds_etl.warehouse.text import Stemmer, index_for_search
+
+QUERIES = {
+    "tag_trends top 10": "SELECT * FROM tag_trends ORDER BY rank LIMIT 10",
+    "search_items (2 words)": "SELECT * FROM search_items('khorasan radicalisation') LIMIT 10",
+    "search_items (common word)": "SELECT * FROM search_items('government') LIMIT 10",
+    "tags_between 7 days": "SELECT * FROM tags_between('2026-06-01', '2026-06-07') LIMIT 10",
+    "top_tags": "SELECT * FROM top_tags ORDER BY item_count DESC LIMIT 10",
+    "latest_items 20": "SELECT item_id, title FROM latest_items LIMIT 20",
+}
+
+
+def build(warehouse: Warehouse, n_items: int) -> dict[str, float]:
+    timings: dict[str, float] = {}
+    with warehouse.writing() as con:
+        start = time.perf_counter()
+        con.execute(
+            """CREATE TEMP TABLE vocab AS SELECT i AS rank, 'w' || i::VARCHAR AS word FROM range(1, 20001) t(i)"""
+        )
+        con.execute(
+            f"""INSERT INTO items
+            SELECT 'item' || i, 'feed' || (i % 500), 'guid' || i, 'https://example.org/' || i,
+                   'Title ' || i || CASE WHEN i % 997 = 0 THEN ' Khorasan radicalisation' ELSE '' END,
+                   NULL, TIMESTAMPTZ '2026-06-30 00:00:00+00' - to_minutes((i * 7919) % (60 * 24 * 60)),
+                   NULL, NULL, NULL,
+                   list_transform(range(2 + i % 5), k -> 'tag' || ((i * 31 + k * 17) % 300)),
+                   TIMESTAMPTZ '2026-07-01 00:00:00+00', TIMESTAMPTZ '2026-07-01 00:00:00+00', 'sha' || i, 1
+            FROM range({n_items}) t(i)"""
+        )
+        # ~300 words per item; frequent words dominate, as in real text.
+        con.execute(
+            f"""INSERT INTO item_text
+            SELECT 'item' || i,
+                   array_to_string(list_transform(range(300),
+                       k -> 'w' || (1 + floor(pow(((i * 104729 + k * 7907) % 10007) / 10007.0, 3) * 20000))::INT
+                   ), ' ') || CASE WHEN i % 13 = 0 THEN ' government' ELSE '' END,
+                   300, 'en', 1.3, 'bench', 'src' || i
+            FROM range({n_items}) t(i)"""
+        )
+        con.execute(
+            """INSERT INTO item_tags SELECT item_id, feed_id, unnest(categories), unnest(categories) FROM items"""
+        )
+        timings["load synthetic items (s)"] = time.perf_counter() - start
+        start = time.perf_counter()
+        con.execute("CREATE TEMP TABLE _text_ids AS SELECT item_id FROM items")
+        # The pipeline counts words in Python while cleaning; here SQL does it for the synthetic text.
+        words = con.execute(
+            f"""SELECT item_id, word, count(*)::INTEGER AS tf FROM (
+                    SELECT i.item_id, unnest({TOKENIZE_SQL.format(expr="i.title || ' ' || t.text")}) AS word
+                    FROM items i JOIN item_text t USING (item_id))
+                WHERE word <> '' GROUP BY ALL"""
+        ).arrow()
+        timings["count words (s)"] = time.perf_counter() - start
+        start = time.perf_counter()
+        index_for_search(con, words, Stemmer())
+        timings["index all items for search (s)"] = time.perf_counter() - start
+        start = time.perf_counter()
+        rebuild_aggregates(con)
+        timings["rebuild tag aggregates (s)"] = time.perf_counter() - start
+    return timings
+
+
+def time_query(database: Path, sql: str, repeat: int = 5) -> float:
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        con.execute(sql).fetchall()  # warm-up
+        samples = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            con.execute(sql).fetchall()
+            samples.append(time.perf_counter() - start)
+    finally:
+        con.close()
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--items", type=int, default=100_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        warehouse = Warehouse(Path(tmp) / "bench.duckdb")
+        build_timings = build(warehouse, args.items)
+        size_mb = warehouse.database.stat().st_size / 1e6
+        print(f"{args.items:,} items, database {size_mb:.0f} MB")
+        for name, seconds in build_timings.items():
+            print(f"  {name:<40} {seconds:8.2f}")
+        print(f"  {'query (median of 5, read-only session)':<40} {'ms':>8}")
+        for name, sql in QUERIES.items():
+            print(f"  {name:<40} {time_query(warehouse.database, sql) * 1000:8.1f}")
+
+
+if __name__ == "__main__":
+    main()
