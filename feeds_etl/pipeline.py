@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -253,6 +253,11 @@ def _parse_pending(pending: items_store.PendingContent) -> ParsedFeed:
     return parse_feed(pending.feed_id, pending.body, pending.content_sha256, pending.content_type, pending.final_url)
 
 
+# Work is done in batches so memory stays flat however many feeds and items a run covers.
+PARSE_BATCH_BYTES = 64 * 1024 * 1024
+CLEAN_BATCH_ITEMS = 2000
+
+
 def parse_range(
     warehouse: Warehouse, first_key: str, last_key: str, workers: int | None = None, publish: bool = True
 ) -> ParseReport:
@@ -260,20 +265,38 @@ def parse_range(
     report = ParseReport()
     with warehouse.reading() as con, report.timings.measure("read"):
         pending = items_store.pending_contents(con, first_key, last_key)
-    with report.timings.measure("parse"):
-        parsed = parallel.map_chunks(_parse_pending, pending, workers=workers, weight=lambda p: len(p.body))
+    for batch in _batches_by_size(pending, PARSE_BATCH_BYTES):
+        with warehouse.reading() as con, report.timings.measure("read"):
+            contents = items_store.load_contents(con, [(feed_id, sha) for feed_id, sha, _ in batch])
+        with report.timings.measure("parse"):
+            parsed = parallel.map_chunks(_parse_pending, contents, workers=workers, weight=lambda p: len(p.body))
+        del contents
+        with warehouse.writing(publish=False) as con, report.timings.measure("load"):
+            report.entries += items_store.save_parsed(con, parsed)
+        report.contents_parsed += len(parsed)
+        for feed in parsed:
+            if feed.error:
+                report.errors[feed.feed_id] = feed.error
+            elif feed.warning:
+                report.warnings[feed.feed_id] = feed.warning
     with warehouse.writing(publish) as con, report.timings.measure("load"):
-        report.entries = items_store.save_parsed(con, parsed)
         changes = items_store.refresh_items(con, first_key, last_key)
         items_store.mark_parse_failures(con)
-    report.contents_parsed = len(parsed)
     report.touched, report.new_items, report.updated_items = changes.touched, changes.new, changes.updated
-    for feed in parsed:
-        if feed.error:
-            report.errors[feed.feed_id] = feed.error
-        elif feed.warning:
-            report.warnings[feed.feed_id] = feed.warning
     return report
+
+
+def _batches_by_size(pending: list[tuple[str, str, int]], limit: int) -> Iterator[list[tuple[str, str, int]]]:
+    batch: list[tuple[str, str, int]] = []
+    size = 0
+    for entry in pending:
+        if batch and size + (entry[2] or 0) > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(entry)
+        size += entry[2] or 0
+    if batch:
+        yield batch
 
 
 # -- cleaned_text ---------------------------------------------------------------------------------
@@ -323,19 +346,26 @@ def clean_range(
     """Clean items seen in the range whose HTML or cleaner version changed since they were last cleaned."""
     report = CleanReport()
     feeds = feed_list.by_id() if feed_list else {}
-    with warehouse.reading() as con, report.timings.measure("read"):
-        pending = text_store.pending_texts(con, first_key, last_key, CLEANER_VERSION)
-    jobs = [(p, feeds.get(p.feed_id)) for p in pending]
-    with report.timings.measure("clean"):
-        cleaned = parallel.map_chunks(_clean_pending, jobs, workers=workers, weight=lambda j: len(j[0].html or ""))
-    texts = [text for text, _, _ in cleaned]
-    links = [link for _, item_links, _ in cleaned for link in item_links]
-    terms = [term for _, _, item_terms in cleaned for term in item_terms]
     stemmer = text_store.Stemmer()
-    with warehouse.writing(publish) as con, report.timings.measure("load"):
-        text_store.save_texts(con, texts, links, terms, stemmer)
-    report.cleaned, report.links = len(texts), len(links)
-    report.languages.update(text["language"] or "unknown" for text in texts)
+    with warehouse.reading() as con, report.timings.measure("read"):
+        pending_ids = text_store.pending_text_ids(con, first_key, last_key, CLEANER_VERSION)
+    for start in range(0, len(pending_ids), CLEAN_BATCH_ITEMS):
+        with warehouse.reading() as con, report.timings.measure("read"):
+            pending = text_store.load_pending_texts(con, pending_ids[start : start + CLEAN_BATCH_ITEMS])
+        jobs = [(p, feeds.get(p.feed_id)) for p in pending]
+        with report.timings.measure("clean"):
+            cleaned = parallel.map_chunks(_clean_pending, jobs, workers=workers, weight=lambda j: len(j[0].html or ""))
+        texts = [text for text, _, _ in cleaned]
+        links = [link for _, item_links, _ in cleaned for link in item_links]
+        terms = [term for _, _, item_terms in cleaned for term in item_terms]
+        with warehouse.writing(publish=False) as con, report.timings.measure("load"):
+            text_store.save_texts(con, texts, links, terms, stemmer)
+        report.cleaned += len(texts)
+        report.links += len(links)
+        report.languages.update(text["language"] or "unknown" for text in texts)
+    if publish:
+        with report.timings.measure("publish"):
+            warehouse.publish()
     return report
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -91,7 +93,7 @@ def clean_metadata(cleaned: CleanReport, warehouse: Warehouse) -> dict[str, Any]
 
 def tag_metadata(tagged: TagReport, warehouse: Warehouse) -> dict[str, Any]:
     table = _markdown_table(["tag", "items"], tagged.top_tags)
-    chart = top_tags_chart(tagged.top_tags)
+    chart = cached_top_tags_chart(tagged.top_tags, warehouse.work_dir)
     return {
         "dagster/row_count": _row_count(warehouse, "tag_counts"),
         "items_tagged": tagged.items_tagged,
@@ -100,6 +102,20 @@ def tag_metadata(tagged: TagReport, warehouse: Warehouse) -> dict[str, Any]:
         "top_tags": dg.MetadataValue.md(table + (f"\n\n![top tags](data:image/png;base64,{chart})" if chart else "")),
         "durations_s": dg.MetadataValue.json(tagged.timings.seconds),
     }
+
+
+def cached_top_tags_chart(top_tags: list[tuple[str, int]], cache_dir: Path) -> str | None:
+    """The chart only changes when the top tags do; drawing it costs a matplotlib import, so keep the last one."""
+    key = hashlib.sha256(repr(top_tags).encode()).hexdigest()[:16]
+    cached = cache_dir / f"top-tags-{key}.png.b64"
+    if cached.exists():
+        return cached.read_text() or None
+    chart = top_tags_chart(top_tags)
+    for old in cache_dir.glob("top-tags-*.png.b64"):
+        old.unlink(missing_ok=True)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cached.write_text(chart or "")
+    return chart
 
 
 def top_tags_chart(top_tags: list[tuple[str, int]]) -> str | None:

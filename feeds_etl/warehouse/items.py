@@ -79,9 +79,10 @@ TOUCHED_ITEMS_SQL = """
 """
 
 
-def pending_contents(con: duckdb.DuckDBPyConnection, first_key: str, last_key: str) -> list[PendingContent]:
-    """Distinct contents referenced by the range's snapshots that the current parser has not seen."""
-    rows = con.execute(
+def pending_contents(con: duckdb.DuckDBPyConnection, first_key: str, last_key: str) -> list[tuple[str, str, int]]:
+    """(feed_id, content_sha256, body size) of contents the range's snapshots reference that the current
+    parser has not seen; bodies are loaded batch by batch with `load_contents`, so memory stays flat."""
+    return con.execute(
         """
         WITH wanted AS (
             SELECT DISTINCT feed_id, content_sha256 FROM feed_snapshots
@@ -93,8 +94,7 @@ def pending_contents(con: duckdb.DuckDBPyConnection, first_key: str, last_key: s
               ON p.feed_id = w.feed_id AND p.content_sha256 = w.content_sha256
              AND p.parser_version = $parser_version
         )
-        SELECT t.feed_id, t.content_sha256,
-               any_value(s.body), any_value(s.content_type), any_value(s.final_url)
+        SELECT t.feed_id, t.content_sha256, any_value(s.body_bytes)
         FROM todo t JOIN feed_snapshots s
           ON s.feed_id = t.feed_id AND s.content_sha256 = t.content_sha256 AND s.body IS NOT NULL
         GROUP BY t.feed_id, t.content_sha256
@@ -102,6 +102,21 @@ def pending_contents(con: duckdb.DuckDBPyConnection, first_key: str, last_key: s
         """,
         {"first_key": first_key, "last_key": last_key, "parser_version": PARSER_VERSION},
     ).fetchall()
+
+
+def load_contents(con: duckdb.DuckDBPyConnection, keys: Sequence[tuple[str, str]]) -> list[PendingContent]:
+    batch = pa.table({"feed_id": [k[0] for k in keys], "content_sha256": [k[1] for k in keys]})
+    con.register("_content_keys", batch)
+    try:
+        rows = con.execute(
+            """SELECT k.feed_id, k.content_sha256,
+                      any_value(s.body), any_value(s.content_type), any_value(s.final_url)
+               FROM _content_keys k JOIN feed_snapshots s
+                 ON s.feed_id = k.feed_id AND s.content_sha256 = k.content_sha256 AND s.body IS NOT NULL
+               GROUP BY k.feed_id, k.content_sha256 ORDER BY k.feed_id, k.content_sha256"""
+        ).fetchall()
+    finally:
+        con.unregister("_content_keys")
     return [PendingContent(*row) for row in rows]
 
 

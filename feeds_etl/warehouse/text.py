@@ -46,25 +46,32 @@ class PendingText:
     source_sha256: str
 
 
-def pending_texts(
-    con: duckdb.DuckDBPyConnection, first_key: str, last_key: str, cleaner_version: str
-) -> list[PendingText]:
+def pending_text_ids(con: duckdb.DuckDBPyConnection, first_key: str, last_key: str, cleaner_version: str) -> list[str]:
+    """Items seen in the range whose text is missing, or was made from other HTML or by another cleaner."""
     rows = con.execute(
         f"""
-        WITH touched AS ({TOUCHED_ITEMS_SQL}), source AS (
-            SELECT i.item_id, i.feed_id, i.title, i.link,
-                   coalesce(i.content_html, i.summary_html) AS html,
-                   sha256(coalesce(i.title, '') || chr(31) || coalesce(i.content_html, i.summary_html, ''))
-                     AS source_sha256
-            FROM items i JOIN touched USING (item_id)
-        )
-        SELECT s.item_id, s.feed_id, s.title, s.link, s.html, s.source_sha256
-        FROM source s LEFT JOIN item_text t USING (item_id)
-        WHERE t.item_id IS NULL OR t.source_sha256 <> s.source_sha256
-           OR t.cleaner_version <> $cleaner_version
-        ORDER BY s.item_id
+        WITH touched AS ({TOUCHED_ITEMS_SQL})
+        SELECT i.item_id
+        FROM items i JOIN touched USING (item_id) LEFT JOIN item_text t USING (item_id)
+        WHERE t.item_id IS NULL OR t.cleaner_version <> $cleaner_version
+           OR t.source_sha256 <> {SOURCE_SHA_SQL}
+        ORDER BY i.item_id
         """,
         {"first_key": first_key, "last_key": last_key, "cleaner_version": cleaner_version},
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+# What the text is made from: if this changes, the text is made again.
+SOURCE_SHA_SQL = "sha256(coalesce(i.title, '') || chr(31) || coalesce(i.content_html, i.summary_html, ''))"
+
+
+def load_pending_texts(con: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) -> list[PendingText]:
+    rows = con.execute(
+        f"""SELECT i.item_id, i.feed_id, i.title, i.link, coalesce(i.content_html, i.summary_html),
+                   {SOURCE_SHA_SQL}
+            FROM items i WHERE i.item_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY i.item_id""",
+        [list(item_ids)],
     ).fetchall()
     return [PendingText(*row) for row in rows]
 
