@@ -39,6 +39,8 @@ def map_chunks(
     if workers <= 1 or (len(items) < MIN_PARALLEL_ITEMS and total_weight < MIN_PARALLEL_WEIGHT):
         return [fn(item) for item in items]
     context = multiprocessing.get_context("forkserver")
+    # Workers fork from a server that already imported the parsers and loaded the language model.
+    context.set_forkserver_preload(["feeds_etl._preload"])
     chunksize = max(1, min(64, len(items) // (workers * 8) or 1))
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         return list(pool.map(fn, items, chunksize=chunksize))

@@ -310,7 +310,9 @@ class CleanReport:
     timings: Timings = field(default_factory=Timings)
 
 
-def _clean_pending(job: tuple[text_store.PendingText, Feed | None]) -> tuple[dict, list[dict], list[dict]]:
+def _clean_pending(
+    job: tuple[text_store.PendingText, Feed | None],
+) -> tuple[dict, list[dict], tuple[list[str], list[int]]]:
     """Clean one item and count its search words (runs in worker processes)."""
     pending, feed = job
     cleaned = clean_item(pending.html, pending.title, pending.link, feed.boilerplate if feed else None)
@@ -328,11 +330,8 @@ def _clean_pending(job: tuple[text_store.PendingText, Feed | None]) -> tuple[dic
          "anchor_text": link.anchor_text}
         for n, link in enumerate(cleaned.links)
     ]  # fmt: skip
-    term_rows = [
-        {"item_id": pending.item_id, "word": word, "tf": tf}
-        for word, tf in term_frequencies(pending.title, cleaned.text).items()
-    ]
-    return text_row, link_rows, term_rows
+    frequencies = term_frequencies(pending.title, cleaned.text)
+    return text_row, link_rows, (list(frequencies), list(frequencies.values()))
 
 
 def clean_range(
@@ -357,7 +356,7 @@ def clean_range(
             cleaned = parallel.map_chunks(_clean_pending, jobs, workers=workers, weight=lambda j: len(j[0].html or ""))
         texts = [text for text, _, _ in cleaned]
         links = [link for _, item_links, _ in cleaned for link in item_links]
-        terms = [term for _, _, item_terms in cleaned for term in item_terms]
+        terms = text_store.term_table([text["item_id"] for text in texts], [terms for _, _, terms in cleaned])
         with warehouse.writing(publish=False) as con, report.timings.measure("load"):
             text_store.save_texts(con, texts, links, terms, stemmer)
         report.cleaned += len(texts)

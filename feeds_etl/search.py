@@ -11,9 +11,14 @@ TOKENIZE_SQL = r"regexp_split_to_array(lower(strip_accents({expr})), '[^\p{{L}}\
 _WORD = re.compile(r"[^\W_]+")
 
 
+# Combining marks (category Mn) of the Basic Multilingual Plane, dropped after NFD decomposition.
+_MARKS = {code: None for code in range(0x10000) if unicodedata.category(chr(code)) == "Mn"}
+
+
 def strip_accents(text: str) -> str:
-    decomposed = unicodedata.normalize("NFD", text)
-    return "".join(char for char in decomposed if unicodedata.category(char) != "Mn")
+    if text.isascii():  # the common case costs nothing
+        return text
+    return unicodedata.normalize("NFD", text).translate(_MARKS)
 
 
 def words(text: str) -> list[str]:

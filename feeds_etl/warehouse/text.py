@@ -79,11 +79,21 @@ def load_pending_texts(con: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) 
 TERM_SCHEMA = pa.schema([("item_id", pa.string()), ("word", pa.string()), ("tf", pa.int32())])
 
 
+def term_table(item_ids: Sequence[str], terms: Sequence[tuple[list[str], list[int]]]) -> pa.Table:
+    """Columnar (item_id, word, tf) straight from each item's word counts, no per-row dicts."""
+    ids, words, counts = [], [], []
+    for item_id, (item_words, item_counts) in zip(item_ids, terms, strict=True):
+        ids.extend([item_id] * len(item_words))
+        words.extend(item_words)
+        counts.extend(item_counts)
+    return pa.table({"item_id": ids, "word": words, "tf": counts}, schema=TERM_SCHEMA)
+
+
 def save_texts(
     con: duckdb.DuckDBPyConnection,
     texts: Sequence[dict],
     links: Sequence[dict],
-    terms: Sequence[dict],
+    terms: pa.Table,
     stemmer: Stemmer,
 ) -> int:
     """Replace text, links and search terms of the given items in one go (Arrow bulk loads)."""
@@ -96,7 +106,7 @@ def save_texts(
             con.execute(f"DELETE FROM {table} WHERE item_id IN (SELECT item_id FROM _text_ids)")
         insert_arrow(con, "item_text", texts, TEXT_SCHEMA)
         insert_arrow(con, "item_links", links, LINK_SCHEMA)
-        index_for_search(con, pa.Table.from_pylist(list(terms), schema=TERM_SCHEMA), stemmer)
+        index_for_search(con, terms, stemmer)
     finally:
         con.unregister("_text_ids")
     return len(texts)

@@ -1,0 +1,12 @@
+"""Imported once by the forkserver, so every parse/clean worker forks with libraries and models loaded."""
+
+import bs4  # noqa: F401
+import feedparser  # noqa: F401
+import lxml.html  # noqa: F401
+import py3langid
+
+import feeds_etl.clean
+import feeds_etl.parse  # noqa: F401
+
+# py3langid loads its model on first use (about a second); do it here, once, instead of in every worker.
+py3langid.classify("warm up the language model")
