@@ -12,11 +12,11 @@ import dagster as dg
 
 from feeds_etl.pipeline import ArchiveReport, CleanReport, ParseReport, TagReport
 from feeds_etl.warehouse import Warehouse
-from feeds_etl.warehouse.schema import table_columns
+from feeds_etl.warehouse.schema import COLUMN_DOCS, table_columns
 
 
 def table_schema_metadata(table: str) -> dict[str, Any]:
-    columns = [dg.TableColumn(name, type_) for name, type_ in table_columns(table)]
+    columns = [dg.TableColumn(name, type_, description=COLUMN_DOCS.get(name)) for name, type_ in table_columns(table)]
     return {"dagster/column_schema": dg.TableSchema(columns=columns), "table": table}
 
 

@@ -252,6 +252,33 @@ def ddl_statements() -> list[str]:
     return statements
 
 
+# Shown beside each column in the UI (the README documents every table in full).
+COLUMN_DOCS: dict[str, str] = {
+    "feed_id": "the feed's `name` in feeds.yaml",
+    "partition_key": "ingestion hour (UTC) of the snapshot",
+    "fetched_at": "when the attempt started (UTC)",
+    "url": "what was fetched",
+    "final_url": "URL after redirects",
+    "content_sha256": "hash of the body; same hash, same content",
+    "body": "raw bytes as served; NULL when unchanged, 304, or failed without a body",
+    "outcome": "new | unchanged | not_modified | failed | skipped | history",
+    "error": "why the attempt failed, NULL on success",
+    "item_id": "stable id: feed + guid, else link, else title + date",
+    "published_at": "publication time (UTC); the update time when a feed gives only that",
+    "categories": "categories exactly as in the feed",
+    "first_seen_at": "first snapshot that contained the item",
+    "last_seen_at": "latest snapshot that contained the item",
+    "entry_sha256": "hash of the item's current version",
+    "version_count": "distinct versions seen",
+    "text": "plain text, paragraphs separated by a blank line",
+    "language": "ISO 639-1, detected offline",
+    "cleaner_version": "cleaner rules that made this text",
+    "day": "published day (UTC)",
+    "tag": "normalised tag",
+    "item_count": "items with this tag that day in that feed",
+}
+
+
 def table_columns(name: str) -> list[tuple[str, str]]:
     """(column, type) pairs of a table, read from its DDL: used for metadata column schemas."""
     columns = []
