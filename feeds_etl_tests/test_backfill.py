@@ -181,3 +181,20 @@ def test_kill_9_mid_run_leaves_previous_state_and_rerun_completes(project: Proje
     assert project.query("SELECT count(*), count(DISTINCT item_id) FROM items")[0] == (322, 322)
     assert project.query("SELECT count(*) FROM item_text")[0][0] == 322
     assert project.query("SELECT count(*) FROM feed_snapshots WHERE body IS NOT NULL")[0][0] == 5
+
+
+def test_dagster_cli_partition_range_is_one_run(project: Project) -> None:
+    env = env_for(project)
+    start, end = hours_ago(3), hours_ago(1)
+    done = subprocess.run(
+        [str(REPO_ROOT / ".venv" / "bin" / "dagster"), "asset", "materialize", "-m", "feeds_etl.definitions",
+         "--select", "*", "--partition-range", f"{start}...{end}"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(env["DAGSTER_HOME"])) as instance:
+        runs = instance.get_runs()
+    assert len(runs) == 1
+    assert runs[0].tags["dagster/asset_partition_range_start"] == start
+    assert runs[0].tags["dagster/asset_partition_range_end"] == end
+    assert project.query("SELECT count(*) FROM partition_log")[0][0] == 3
