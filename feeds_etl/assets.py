@@ -1,12 +1,20 @@
 """The four assets. Each is thin: it calls one pipeline function and tells the UI what happened."""
 
 import dagster as dg
+from pydantic import Field
 
 from feeds_etl import pipeline, report
 from feeds_etl.clean import CLEANER_VERSION
 from feeds_etl.parse import PARSER_VERSION
 from feeds_etl.partitions import hourly_partitions, single_run_backfill
 from feeds_etl.resources import FeedListResource, FetcherResource, WarehouseResource
+
+
+class ArchiveConfig(dg.Config):
+    reimport_history: bool = Field(
+        default=False,
+        description="Import older pages again for every feed with `history:` set (normally done once per feed).",
+    )
 
 
 def publishes(context: dg.AssetExecutionContext) -> bool:
@@ -44,13 +52,19 @@ _COMMON = dict(
 )
 def raw_feed_xml(
     context: dg.AssetExecutionContext,
+    config: ArchiveConfig,
     warehouse: WarehouseResource,
     feed_list: FeedListResource,
     fetcher: FetcherResource,
 ) -> dg.MaterializeResult:
     feeds = feed_list.load()  # an invalid list fails here, before anything is written
     archived = pipeline.archive_feeds(
-        warehouse.get(), feeds, context.partition_keys, fetcher.settings(), publish=publishes(context)
+        warehouse.get(),
+        feeds,
+        context.partition_keys,
+        fetcher.settings(),
+        publish=publishes(context),
+        reimport_history=config.reimport_history,
     )
     for feed_id, reason in sorted(archived.failures.items()):
         context.log.warning(f"feed {feed_id} failed: {reason}")

@@ -12,13 +12,13 @@ import dagster as dg
 from feeds_etl.assets import feed_assets
 from feeds_etl.checks import feed_checks
 from feeds_etl.resources import default_resources
-from feeds_etl.schedules import feeds_job, hourly_schedule
+from feeds_etl.schedules import feeds_job, history_import_job, hourly_schedule
 from feeds_etl.sensors import feed_list_sensor
 
 defs = dg.Definitions(
     assets=feed_assets,
     asset_checks=feed_checks,
-    jobs=[feeds_job],
+    jobs=[feeds_job, history_import_job],
     schedules=[hourly_schedule],
     sensors=[feed_list_sensor],
     resources=default_resources(),

@@ -48,7 +48,7 @@ class FetchSettings:
     max_bytes: int = 15 * MiB  # on the wire and again after decompression, so gzip bombs stop here too
     max_redirects: int = 5
     concurrency: int = 32
-    per_host: int = 4
+    per_host: int = 8  # like a browser: busy hosts get a few parallel requests, never a flood
     user_agent: str = USER_AGENT
 
 

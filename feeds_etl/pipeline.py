@@ -91,6 +91,7 @@ def archive_feeds(
     settings: FetchSettings,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     publish: bool = True,
+    reimport_history: bool = False,
 ) -> ArchiveReport:
     """Fetch every due feed if the range includes the hour under way; past hours are never fetched."""
     current = hour_key(now())
@@ -102,7 +103,7 @@ def archive_feeds(
         report.archive_only_hours = {key: counts.get(key, {}) for key in past}
     if current in partition_keys:
         report.fetched_hours.append(current)
-        _fetch_into_archive(warehouse, feed_list, current, settings, now, report, publish)
+        _fetch_into_archive(warehouse, feed_list, current, settings, now, report, publish, reimport_history)
     if past:
         with warehouse.writing(publish) as con:
             for key in past:
@@ -121,6 +122,7 @@ def _fetch_into_archive(
     now: Callable[[], datetime],
     report: ArchiveReport,
     publish: bool,
+    reimport_history: bool = False,
 ) -> None:
     feeds = feed_list.enabled
     with warehouse.reading() as con:
@@ -140,7 +142,8 @@ def _fetch_into_archive(
             health[feed.feed_id] = apply_skip(health[feed.feed_id], started)
 
     with warehouse.reading() as con:
-        history_due = {f.feed_id for f in due if f.history.mode != "off"} - history_store.imported(con)
+        opted_in = {f.feed_id for f in due if f.history.mode != "off"}
+        history_due = opted_in if reimport_history else opted_in - history_store.imported(con)
     client = make_client(settings)
     try:
         with report.timings.measure("fetch"):

@@ -80,3 +80,16 @@ def test_history_import_pulls_older_pages_once(project: Project, pager: str, cur
     assert project.materialize(current_hour).success
     assert all("paged" not in path for path in WordPressPager.requests)  # imported once, not every hour
     assert dict(project.query("SELECT feed_id, count(*) FROM items GROUP BY ALL"))["wp"] == PAGES * PER_PAGE
+
+
+def test_history_import_job_imports_again(project: Project, pager: str, current_hour: str) -> None:
+    from feeds_etl.definitions import defs
+
+    project.write_feeds([{"name": "wp", "url": pager, "history": {"mode": "wordpress", "max_pages": 2}}])
+    assert project.materialize(current_hour).success
+    WordPressPager.requests = []
+    job = defs.resolve_job_def("history_import_job")
+    result = job.execute_in_process(partition_key=current_hour, resources=project.resources())
+    assert result.success
+    assert any("paged=2" in path for path in WordPressPager.requests)
+    assert project.query("SELECT count(*) FROM items")[0][0] == 2 * PER_PAGE
