@@ -17,6 +17,7 @@ DERIVED_TABLES = [
     "item_text",
     "item_links",
     "item_tags",
+    "item_tag_sources",
     "tag_counts",
     "tag_cooccurrence",
     "search_terms",

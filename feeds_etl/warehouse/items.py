@@ -176,46 +176,73 @@ def save_parsed(con: duckdb.DuckDBPyConnection, parsed: Sequence[ParsedFeed]) ->
 
 
 def refresh_items(con: duckdb.DuckDBPyConnection, first_key: str, last_key: str) -> ItemChanges:
-    """Re-derive `items` for everything seen in the range, from every sighting in the archive.
+    """Merge what the range's snapshots saw into `items`.
 
-    An item's row is its latest version (by fetch time); first/last_seen_at span all its sightings.
-    Being a function of the archive alone, it gives the same rows however often and in whatever
-    order partitions are materialized.
+    first/last_seen_at widen to cover the range's sightings; the row takes the range's latest version
+    when that sighting is at least as recent as the row's. Only new or changed items are rewritten (with
+    their HTML); items merely seen again get their timestamps updated. Merging is order-independent and
+    idempotent: materializing any partitions, in any order, any number of times, gives the same rows.
     """
     params = {"first_key": first_key, "last_key": last_key}
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _touched AS {TOUCHED_ITEMS_SQL}", params)
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE _before AS
-           SELECT item_id, entry_sha256 FROM items WHERE item_id IN (SELECT item_id FROM _touched)"""
+        """
+        CREATE OR REPLACE TEMP TABLE _span AS
+        SELECT e.item_id,
+               min(s.fetched_at) AS first_seen_at,
+               max(s.fetched_at) AS last_seen_at,
+               arg_max(e.entry_sha256, (s.fetched_at, e.entry_sha256)) AS entry_sha256
+        FROM feed_snapshots s
+        JOIN feed_entries e ON e.feed_id = s.feed_id AND e.content_sha256 = s.content_sha256
+        WHERE s.partition_key BETWEEN $first_key AND $last_key
+          AND s.content_sha256 IS NOT NULL AND s.error IS NULL
+        GROUP BY e.item_id
+        """,
+        params,
     )
-    con.execute("DELETE FROM items WHERE item_id IN (SELECT item_id FROM _touched)")
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _merged AS
+        SELECT s.item_id,
+               least(s.first_seen_at, coalesce(i.first_seen_at, s.first_seen_at)) AS first_seen_at,
+               greatest(s.last_seen_at, coalesce(i.last_seen_at, s.last_seen_at)) AS last_seen_at,
+               CASE WHEN i.item_id IS NULL OR s.last_seen_at >= i.last_seen_at
+                    THEN s.entry_sha256 ELSE i.entry_sha256 END AS entry_sha256,
+               i.item_id IS NULL AS is_new,
+               i.entry_sha256 AS old_sha256,
+               (SELECT count(DISTINCT f.entry_sha256) FROM feed_entries f WHERE f.item_id = s.item_id)
+                 AS version_count
+        FROM _span s LEFT JOIN items i USING (item_id)
+        """
+    )
+    con.execute(
+        """DELETE FROM items WHERE item_id IN
+           (SELECT item_id FROM _merged WHERE NOT is_new AND old_sha256 <> entry_sha256)"""
+    )
     con.execute(
         """
         INSERT INTO items
-        WITH sightings AS (
-            SELECT e.item_id, e.entry_sha256, s.fetched_at
-            FROM feed_entries e
-            JOIN feed_snapshots s ON s.feed_id = e.feed_id AND s.content_sha256 = e.content_sha256
-            WHERE s.error IS NULL AND e.item_id IN (SELECT item_id FROM _touched)
-        ), span AS (
-            SELECT item_id,
-                   min(fetched_at) AS first_seen_at,
-                   max(fetched_at) AS last_seen_at,
-                   arg_max(entry_sha256, (fetched_at, entry_sha256)) AS entry_sha256,
-                   count(DISTINCT entry_sha256) AS version_count
-            FROM sightings GROUP BY item_id
-        )
         SELECT v.item_id, v.feed_id, v.guid, v.link, v.title, v.author, v.published_at, v.updated_at,
                v.summary_html, v.content_html, v.categories,
-               span.first_seen_at, span.last_seen_at, span.entry_sha256, span.version_count
-        FROM span JOIN item_versions v USING (item_id, entry_sha256)
+               m.first_seen_at, m.last_seen_at, m.entry_sha256, m.version_count
+        FROM _merged m JOIN item_versions v USING (item_id, entry_sha256)
+        WHERE m.is_new OR m.old_sha256 <> m.entry_sha256
+        """
+    )
+    con.execute(
+        """
+        UPDATE items SET first_seen_at = m.first_seen_at, last_seen_at = m.last_seen_at,
+                         version_count = m.version_count
+        FROM _merged m
+        WHERE items.item_id = m.item_id AND NOT m.is_new AND m.old_sha256 = m.entry_sha256
+          AND (items.first_seen_at <> m.first_seen_at OR items.last_seen_at <> m.last_seen_at
+               OR items.version_count <> m.version_count)
         """
     )
     new, updated, touched = con.execute(
-        """SELECT count(*) FILTER (WHERE b.item_id IS NULL),
-                  count(*) FILTER (WHERE b.item_id IS NOT NULL AND b.entry_sha256 <> i.entry_sha256),
+        """SELECT count(*) FILTER (WHERE is_new),
+                  count(*) FILTER (WHERE NOT is_new AND old_sha256 <> entry_sha256),
                   count(*)
-           FROM items i JOIN _touched USING (item_id) LEFT JOIN _before b USING (item_id)"""
+           FROM _merged"""
     ).fetchone()
     return ItemChanges(touched=touched, new=new, updated=updated)
 

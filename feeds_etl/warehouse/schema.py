@@ -9,7 +9,7 @@ from __future__ import annotations
 from feeds_etl.search import TOKENIZE_SQL
 
 # Bump when a table changes shape; `migrate` then rebuilds what it must.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 TABLES: dict[str, str] = {
     "feed_snapshots": """
@@ -116,6 +116,10 @@ TABLES: dict[str, str] = {
         feed_id VARCHAR NOT NULL,
         tag VARCHAR NOT NULL,
         tag_raw VARCHAR NOT NULL
+    """,
+    "item_tag_sources": """
+        item_id VARCHAR NOT NULL,
+        entry_sha256 VARCHAR NOT NULL
     """,
     "tag_counts": """
         day DATE NOT NULL,

@@ -31,9 +31,13 @@ def refresh_item_tags(
     everything = stored is None or stored[0] != aliases_key
     if everything:
         con.execute("CREATE OR REPLACE TEMP TABLE _tag_items AS SELECT item_id FROM items")
-    else:
+    else:  # only items seen in the range whose version changed since they were last tagged
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _tag_items AS {TOUCHED_ITEMS_SQL}",
+            f"""CREATE OR REPLACE TEMP TABLE _tag_items AS
+                WITH touched AS ({TOUCHED_ITEMS_SQL})
+                SELECT i.item_id FROM items i JOIN touched USING (item_id)
+                LEFT JOIN item_tag_sources src USING (item_id)
+                WHERE src.item_id IS NULL OR src.entry_sha256 <> i.entry_sha256""",
             {"first_key": first_key, "last_key": last_key},
         )
     # Normalise each distinct raw spelling once in Python (NFKC is not in SQL), then join set-based.
@@ -64,6 +68,11 @@ def refresh_item_tags(
         )
     finally:
         con.unregister("_tag_map")
+    con.execute("DELETE FROM item_tag_sources WHERE item_id IN (SELECT item_id FROM _tag_items)")
+    con.execute(
+        """INSERT INTO item_tag_sources SELECT item_id, entry_sha256 FROM items
+           WHERE item_id IN (SELECT item_id FROM _tag_items)"""
+    )
     con.execute("INSERT OR REPLACE INTO _meta VALUES ('tag_aliases', ?)", [aliases_key])
     return con.execute("SELECT count(*) FROM _tag_items").fetchone()[0]
 

@@ -62,8 +62,8 @@ def pending_text_ids(con: duckdb.DuckDBPyConnection, first_key: str, last_key: s
     return [row[0] for row in rows]
 
 
-# What the text is made from: if this changes, the text is made again.
-SOURCE_SHA_SQL = "sha256(coalesce(i.title, '') || chr(31) || coalesce(i.content_html, i.summary_html, ''))"
+# What the text is made from: the item's version (its hash covers title and HTML); a new version, new text.
+SOURCE_SHA_SQL = "i.entry_sha256"
 
 
 def load_pending_texts(con: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) -> list[PendingText]:
