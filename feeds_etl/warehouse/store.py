@@ -24,6 +24,9 @@ import pyarrow as pa
 from feeds_etl.warehouse.schema import SCHEMA_VERSION, ddl_statements
 
 LOCK_TIMEOUT_SECONDS = 3600.0
+# DuckDB would cache up to 80% of RAM; the pipeline's memory must stay flat as the corpus grows, and
+# insertion order of our tables does not matter (every reader query orders what it needs).
+WRITER_CONFIG = {"memory_limit": "512MB", "preserve_insertion_order": False}
 
 
 class WarehouseBusy(RuntimeError):
@@ -108,7 +111,7 @@ class Warehouse:
 
     @contextmanager
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = duckdb.connect(str(self.work_database))
+        con = duckdb.connect(str(self.work_database), config=WRITER_CONFIG)
         try:
             con.execute("SET TimeZone = 'UTC'")
             migrate(con)
