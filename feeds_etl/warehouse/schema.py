@@ -9,7 +9,7 @@ from __future__ import annotations
 from feeds_etl.search import TOKENIZE_SQL
 
 # Bump when a table changes shape; `migrate` then rebuilds what it must.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 TABLES: dict[str, str] = {
     "feed_snapshots": """
@@ -226,19 +226,22 @@ MACROS: dict[str, str] = {
             SELECT DISTINCT coalesce(s.stem, w.word) AS term
             FROM words w LEFT JOIN search_stems s ON s.word = w.word
             WHERE w.word <> ''
+        ), hits AS MATERIALIZED (
+            -- one pass over the index: only the rows of the query's terms
+            SELECT st.item_id, st.term, st.tf FROM search_terms st SEMI JOIN query_terms USING (term)
         ), stats AS (
             SELECT count(*) AS n, avg(doc_length) AS avgdl FROM search_docs
         ), df AS (
-            SELECT st.term, count(*) AS df FROM search_terms st JOIN query_terms q USING (term) GROUP BY st.term
+            SELECT term, count(*) AS df FROM hits GROUP BY term
         ), scored AS (
-            SELECT st.item_id,
+            SELECT h.item_id,
                    sum(ln(1 + (stats.n - df.df + 0.5) / (df.df + 0.5))
-                       * st.tf * 2.2 / (st.tf + 1.2 * (1 - 0.75 + 0.75 * d.doc_length / stats.avgdl))) AS score
-            FROM search_terms st
+                       * h.tf * 2.2 / (h.tf + 1.2 * (1 - 0.75 + 0.75 * d.doc_length / stats.avgdl))) AS score
+            FROM hits h
             JOIN df USING (term)
             JOIN search_docs d USING (item_id)
             CROSS JOIN stats
-            GROUP BY st.item_id
+            GROUP BY h.item_id
         )
         SELECT scored.item_id, i.title, scored.score
         FROM scored JOIN items i USING (item_id)
