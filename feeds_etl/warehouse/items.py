@@ -202,6 +202,10 @@ def refresh_items(con: duckdb.DuckDBPyConnection, first_key: str, last_key: str)
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _merged AS
+        WITH versions AS (
+            SELECT f.item_id, count(DISTINCT f.entry_sha256) AS version_count
+            FROM feed_entries f SEMI JOIN _span USING (item_id) GROUP BY f.item_id
+        )
         SELECT s.item_id,
                least(s.first_seen_at, coalesce(i.first_seen_at, s.first_seen_at)) AS first_seen_at,
                greatest(s.last_seen_at, coalesce(i.last_seen_at, s.last_seen_at)) AS last_seen_at,
@@ -209,9 +213,8 @@ def refresh_items(con: duckdb.DuckDBPyConnection, first_key: str, last_key: str)
                     THEN s.entry_sha256 ELSE i.entry_sha256 END AS entry_sha256,
                i.item_id IS NULL AS is_new,
                i.entry_sha256 AS old_sha256,
-               (SELECT count(DISTINCT f.entry_sha256) FROM feed_entries f WHERE f.item_id = s.item_id)
-                 AS version_count
-        FROM _span s LEFT JOIN items i USING (item_id)
+               versions.version_count
+        FROM _span s JOIN versions USING (item_id) LEFT JOIN items i USING (item_id)
         """
     )
     con.execute(
