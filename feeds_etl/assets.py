@@ -23,7 +23,7 @@ def publishes(context: dg.AssetExecutionContext) -> bool:
     Publishing copies the whole database file, so once per run instead of once per step; readers see
     each run's result as a whole."""
     selected = context.run.asset_selection
-    if selected is None:
+    if not selected:  # None or empty: the whole job
         return context.asset_key == tag_aggregates_key
     later = FEED_ASSET_KEYS[FEED_ASSET_KEYS.index(context.asset_key) + 1 :]
     return not any(key in selected for key in later)
