@@ -12,7 +12,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 # Below this much input, starting worker processes costs more than it saves.
-MIN_PARALLEL_WEIGHT = 4 * 1024 * 1024
+MIN_PARALLEL_WEIGHT = 32 * 1024 * 1024
 MIN_PARALLEL_ITEMS = 200
 
 

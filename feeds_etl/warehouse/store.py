@@ -124,9 +124,9 @@ class Warehouse:
         self.database.parent.mkdir(parents=True, exist_ok=True)
         staging = self.database.with_name(f".{self.database.name}.publishing-{os.getpid()}")
         try:
+            # No fsync: the rename is atomic for readers either way, and durability lives in the working
+            # database; after a power cut the next successful run publishes again.
             shutil.copyfile(self.work_database, staging)
-            with staging.open("rb+") as handle:
-                os.fsync(handle.fileno())
             os.replace(staging, self.database)
         finally:
             staging.unlink(missing_ok=True)
