@@ -184,3 +184,19 @@ def test_past_hours_are_never_fetched(project: Project, hours_ago: int) -> None:
     ]
     raw = result.asset_materializations_for_node("raw_feed_xml")[0].metadata
     assert raw["hours_without_snapshots"].value == 1
+
+
+def test_a_new_cleaner_version_re_derives_the_text(
+    project: Project, current_hour: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from feeds_etl import pipeline
+
+    project.materialize(current_hour)
+    assert project.query("SELECT DISTINCT cleaner_version FROM item_text") == [(pipeline.CLEANER_VERSION,)]
+    monkeypatch.setenv("FEEDS_ETL_WORKERS", "1")  # worker processes would import the real constant
+    monkeypatch.setattr(pipeline, "CLEANER_VERSION", "next")
+    result = project.materialize(current_hour, selection=[cleaned_text])
+    assert result.asset_materializations_for_node("cleaned_text")[0].metadata["items_cleaned"].value == 322
+    assert project.query("SELECT DISTINCT cleaner_version FROM item_text") == [("next",)]
+    again = project.materialize(current_hour, selection=[cleaned_text])
+    assert again.asset_materializations_for_node("cleaned_text")[0].metadata["items_cleaned"].value == 0

@@ -10,7 +10,6 @@ import feedparser
 import pytest
 
 from feeds_etl.clean import (
-    CLEANER_VERSION,
     MAX_HTML_CHARS,
     CleanedText,
     Link,
@@ -370,7 +369,3 @@ def test_detect_language(sample: str, language: str | None) -> None:
 def test_count_words() -> None:
     assert count_words("Don’t count 1,400 well-known 24.KG items twice: — … !") == 7
     assert count_words("Правительство объявило план") == 3
-
-
-def test_cleaner_version() -> None:
-    assert CLEANER_VERSION == "2"
