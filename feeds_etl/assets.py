@@ -22,15 +22,14 @@ def publishes(context: dg.AssetExecutionContext) -> bool:
 
     Publishing copies the whole database file, so once per run instead of once per step; readers see
     each run's result as a whole."""
-    selected = context.run.asset_selection
-    if not selected:  # None or empty: the whole job
-        return context.asset_key == tag_aggregates_key
+    in_run = set(context.run.asset_selection or ()) or {
+        key for key in FEED_ASSET_KEYS if context.job_def.graph.has_node_named(key.path[-1])
+    }
     later = FEED_ASSET_KEYS[FEED_ASSET_KEYS.index(context.asset_key) + 1 :]
-    return not any(key in selected for key in later)
+    return not any(key in in_run for key in later)
 
 
 FEED_ASSET_KEYS = [dg.AssetKey(name) for name in ("raw_feed_xml", "parsed_items", "cleaned_text", "tag_aggregates")]
-tag_aggregates_key = FEED_ASSET_KEYS[-1]
 
 _COMMON = dict(
     partitions_def=hourly_partitions,

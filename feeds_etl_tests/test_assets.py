@@ -200,3 +200,13 @@ def test_a_new_cleaner_version_re_derives_the_text(
     assert project.query("SELECT DISTINCT cleaner_version FROM item_text") == [("next",)]
     again = project.materialize(current_hour, selection=[cleaned_text])
     assert again.asset_materializations_for_node("cleaned_text")[0].metadata["items_cleaned"].value == 0
+
+
+def test_a_partial_run_publishes_after_its_last_asset(project: Project, current_hour: str) -> None:
+    from feeds_etl.assets import raw_feed_xml
+
+    assert project.materialize(current_hour, selection=[raw_feed_xml]).success
+    assert project.query("SELECT count(*) FROM feed_snapshots")[0][0] == 5
+    assert project.query("SELECT count(*) FROM items")[0][0] == 0
+    assert project.materialize(current_hour, selection=[parsed_items]).success
+    assert project.query("SELECT count(*) FROM items")[0][0] == 322
