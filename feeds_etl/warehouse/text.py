@@ -136,8 +136,10 @@ def index_for_search(con: duckdb.DuckDBPyConnection, words: pa.Table, stemmer: S
     """
     con.register("_words", words)
     try:
-        new_words = con.execute("SELECT DISTINCT word FROM _words ANTI JOIN search_stems USING (word)").fetchone()
-        if new_words is not None:
+        has_new_words = con.execute(
+            "SELECT EXISTS (SELECT 1 FROM _words ANTI JOIN search_stems USING (word))"
+        ).fetchall()[0][0]
+        if has_new_words:
             stemmer.load(con)
             con.execute(
                 """INSERT INTO search_stems
