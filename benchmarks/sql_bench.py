@@ -71,7 +71,7 @@ def build(warehouse: Warehouse, n_items: int) -> dict[str, float]:
                     SELECT i.item_id, unnest({TOKENIZE_SQL.format(expr="i.title || ' ' || t.text")}) AS word
                     FROM items i JOIN item_text t USING (item_id))
                 WHERE word <> '' GROUP BY ALL"""
-        ).fetch_arrow_table()
+        ).to_arrow_table()
         timings["count words (s)"] = time.perf_counter() - start
         start = time.perf_counter()
         index_for_search(con, words, Stemmer())
