@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,9 +86,6 @@ def current_hour() -> str:
     from feeds_etl.partitions import current_hour_key
 
     return current_hour_key()
-
-
-MaterializeFn = Callable[..., dg.ExecuteInProcessResult]
 
 
 @pytest.fixture

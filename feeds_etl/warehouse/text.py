@@ -46,6 +46,10 @@ class PendingText:
     source_sha256: str
 
 
+# What the text is made from: the item's version (its hash covers title and HTML); a new version, new text.
+SOURCE_SHA_SQL = "i.entry_sha256"
+
+
 def pending_text_ids(con: duckdb.DuckDBPyConnection, first_key: str, last_key: str, cleaner_version: str) -> list[str]:
     """Items seen in the range whose text is missing, or was made from other HTML or by another cleaner."""
     rows = con.execute(
@@ -60,10 +64,6 @@ def pending_text_ids(con: duckdb.DuckDBPyConnection, first_key: str, last_key: s
         {"first_key": first_key, "last_key": last_key, "cleaner_version": cleaner_version},
     ).fetchall()
     return [row[0] for row in rows]
-
-
-# What the text is made from: the item's version (its hash covers title and HTML); a new version, new text.
-SOURCE_SHA_SQL = "i.entry_sha256"
 
 
 def load_pending_texts(con: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) -> list[PendingText]:
