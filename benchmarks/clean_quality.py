@@ -16,9 +16,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import feedparser
-
 from feeds_etl.clean import clean_item
+from feeds_etl.fetch import sha256_hex
+from feeds_etl.parse import parse_feed
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "data" / "samples"
@@ -57,15 +57,10 @@ class Score:
 
 
 def sample_entries(sample: str) -> list[tuple[str, str | None, str | None]]:
-    """(html, title, link) per entry, read the way feeds_etl.parse reads feeds (raw HTML, no sanitising)."""
-    path = next(SAMPLES.glob(f"{sample}.*"))
-    document = feedparser.parse(path.read_bytes(), sanitize_html=False, resolve_relative_uris=False)
-    entries = []
-    for entry in document.entries:
-        contents = [c for c in entry.get("content") or [] if c.get("value")]
-        html = max(contents, key=lambda c: len(c["value"]))["value"] if contents else entry.get("summary", "")
-        entries.append((html, entry.get("title"), entry.get("link")))
-    return entries
+    """(html, title, link) per entry, exactly as the pipeline reads them (feeds_etl.parse.parse_feed)."""
+    body = next(SAMPLES.glob(f"{sample}.*")).read_bytes()
+    parsed = parse_feed(sample, body, sha256_hex(body))
+    return [(entry.content_html or entry.summary_html or "", entry.title, entry.link) for entry in parsed.entries]
 
 
 def golden_cases() -> list[Case]:

@@ -6,7 +6,6 @@ import time
 from functools import cache
 from pathlib import Path
 
-import feedparser
 import pytest
 
 from feeds_etl.clean import (
@@ -19,6 +18,8 @@ from feeds_etl.clean import (
     invalid_selectors,
 )
 from feeds_etl.feeds import REPO_ROOT, BoilerplateRules
+from feeds_etl.fetch import sha256_hex
+from feeds_etl.parse import parse_feed
 
 SAMPLES = REPO_ROOT / "data" / "samples"
 GOLDENS = Path(__file__).parent / "goldens"
@@ -28,15 +29,10 @@ ARTICLE = "<p>" + "The committee met on Tuesday to discuss the new irrigation bu
 
 @cache
 def sample_entries(sample: str) -> list[tuple[str, str | None, str | None]]:
-    """(html, title, link) per entry, read as feeds_etl.parse does (raw HTML, longest content part)."""
-    path = next(SAMPLES.glob(f"{sample}.*"))
-    document = feedparser.parse(path.read_bytes(), sanitize_html=False, resolve_relative_uris=False)
-    entries = []
-    for entry in document.entries:
-        contents = [c for c in entry.get("content") or [] if c.get("value")]
-        html = max(contents, key=lambda c: len(c["value"]))["value"] if contents else entry.get("summary", "")
-        entries.append((html, entry.get("title"), entry.get("link")))
-    return entries
+    """(html, title, link) per entry, exactly as the pipeline reads them (feeds_etl.parse.parse_feed)."""
+    body = next(SAMPLES.glob(f"{sample}.*")).read_bytes()
+    parsed = parse_feed(sample, body, sha256_hex(body))
+    return [(entry.content_html or entry.summary_html or "", entry.title, entry.link) for entry in parsed.entries]
 
 
 @cache
