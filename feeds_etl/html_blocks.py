@@ -47,7 +47,9 @@ _RUBY_TAGS = frozenset({"rt", "rp"})
 _LXML_MAX_DEPTH = 250
 _CONTAINER = "*[self::script or self::style or self::template or self::rt or self::rp]"
 _MAIN_TEXT = etree.XPath(f"descendant-or-self::text()[not(ancestor::{_CONTAINER})]", smart_strings=False)
-_CONTAINER_TEXT = etree.XPath(f"descendant-or-self::text()[name(ancestor::{_CONTAINER}[1]) = $name]", smart_strings=False)
+_CONTAINER_TEXT = etree.XPath(
+    f"descendant-or-self::text()[name(ancestor::{_CONTAINER}[1]) = $name]", smart_strings=False
+)
 _CONTAINER_TAGS = frozenset({"script", "style", "template", "rt", "rp"})
 
 # Class/id words of boxes that are never article text (matched as whole words of the class/id).

@@ -16,7 +16,7 @@ from feeds_etl.html_blocks import lxml_blocks
 from feeds_etl.parse import parse_feed
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-from corpus import Corpus  # noqa: E402
+from corpus import Corpus
 
 SAMPLES = REPO_ROOT / "data" / "samples"
 
@@ -33,8 +33,12 @@ def sample_items() -> Iterator[tuple[str, str, str | None, str | None, Boilerpla
         body = path.read_bytes()
         for entry in parse_feed(path.stem, body, sha256_hex(body)).entries:
             feed = feeds.get(path.name.split(".")[0])
-            yield path.name, entry.content_html or entry.summary_html or "", entry.title, entry.link, (
-                feed.boilerplate if feed else None
+            yield (
+                path.name,
+                entry.content_html or entry.summary_html or "",
+                entry.title,
+                entry.link,
+                (feed.boilerplate if feed else None),
             )
 
 
@@ -70,11 +74,11 @@ _TAGS = [
     "input", "button", "label", "script", "style", "noscript", "iframe", "nav", "svg", "ruby", "rt", "rp", "dl",
     "dt", "dd", "hr", "sup", "small", "center", "template", "textarea", "o:p", "font", "details", "summary",
 ]  # fmt: skip
-_WORDS = (
+_WORDS = str.split(
     "the council met on tuesday to discuss water budgets for the valley villages and farmers donate now "
     "subscribe to our newsletter share this read more follow us on telegram thank you for reading "
     "l'eau déjà été поддержите нас 水 中文 العربية 1,400 well-known don't 24.KG"
-).split()
+)
 _CLASSES = [
     "share", "sharedaddy", "newsletter", "related", "wp-block-buttons", "more-link", "entry", "post",
     "has-text-align-right", "alignright", "content", "social-links", "ad", "promo-box", "Share", "x-y",
@@ -142,7 +146,8 @@ def test_random_documents_match(seed: int) -> None:
         rules = rng.choice(RULES)
         markup = _as_html(html)
         declined += lxml_blocks(markup, rules.selectors if rules else ()) is None
-        assert_same(html, rng.choice([None, "the council met", "Title"]), rng.choice([None, "https://site.example/post"]), rules)
+        title, link = rng.choice([None, "the council met", "Title"]), rng.choice([None, "https://site.example/post"])
+        assert_same(html, title, link, rules)
     assert declined < 150  # most documents really exercised the fast path
 
 
@@ -154,5 +159,7 @@ def test_deep_nesting_declines_to_the_reference() -> None:
 
 def test_a_malformed_link_in_a_title_paragraph_does_not_crash() -> None:
     # found by the random documents: urljoin raises ValueError on "http://[" (it used to escape clean_item)
-    cleaned = clean_item("<p><a href='http://[bad'>Title</a></p><p>Body text of the article here.</p>", None, "https://x.example/p")
+    cleaned = clean_item(
+        "<p><a href='http://[bad'>Title</a></p><p>Body text of the article here.</p>", None, "https://x.example/p"
+    )
     assert cleaned.text.endswith("Body text of the article here.")
