@@ -15,7 +15,7 @@ import threading
 import time
 import zlib
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -225,22 +225,35 @@ def fetch_all(
     client: httpx.Client | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> list[FetchResult]:
-    """Fetch many feeds in parallel; results come back in request order.
+    """Fetch many feeds in parallel; results come back in request order (see fetch_each)."""
+    requests = list(requests)
+    results: list[FetchResult | None] = [None] * len(requests)
+    for index, result in fetch_each(requests, settings, client, now):
+        results[index] = result
+    return [result for result in results if result is not None]
+
+
+def fetch_each(
+    requests: Sequence[FetchRequest],
+    settings: FetchSettings = FetchSettings(),
+    client: httpx.Client | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Iterator[tuple[int, FetchResult]]:
+    """Fetch many feeds in parallel, yielding (request index, result) as each completes, so a caller can
+    store bodies as they arrive instead of holding every feed in memory.
 
     At most `concurrency` fetches run at once and at most `per_host` of them against one host. A fetch only
     starts when its host has a free slot, so a host with many feeds never ties up workers other hosts could
     use, and time spent waiting for a slot does not count against a feed's deadline.
     """
-    requests = list(requests)
     if not requests:
-        return []
+        return
     workers = max(1, min(settings.concurrency, len(requests)))
     per_host = max(1, settings.per_host)
     queues: dict[str | None, deque[int]] = {}
     for index, request in enumerate(requests):
         queues.setdefault(_host_key(request.url), deque()).append(index)
     busy: Counter[str | None] = Counter()
-    results: list[FetchResult | None] = [None] * len(requests)
 
     owns_client = client is None
     client = client or make_client(settings)
@@ -267,15 +280,16 @@ def fetch_all(
             start_more()
             while running:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
+                finished = []
                 for future in done:
                     index, host = running.pop(future)
                     busy[host] -= 1
-                    results[index] = future.result()
-                start_more()
+                    finished.append((index, future.result()))
+                start_more()  # before handing results over: the next fetches run while the caller works
+                yield from finished
     finally:
         if owns_client:
             client.close()
-    return [result for result in results if result is not None]
 
 
 def make_client(settings: FetchSettings) -> httpx.Client:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -38,9 +40,28 @@ def map_chunks(
     total_weight = sum(weight(item) for item in items)
     if workers <= 1 or (len(items) < MIN_PARALLEL_ITEMS and total_weight < MIN_PARALLEL_WEIGHT):
         return [fn(item) for item in items]
-    context = multiprocessing.get_context("forkserver")
-    # Workers fork from a server that already imported the parsers and loaded the language model.
-    context.set_forkserver_preload(["feeds_etl._preload"])
     chunksize = max(1, min(64, len(items) // (workers * 8) or 1))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return list(pool.map(fn, items, chunksize=chunksize))
+    try:
+        return list(_pool(workers).map(fn, items, chunksize=chunksize))
+    except BrokenProcessPool:  # a worker died (e.g. killed by the OOM killer): a new pool for the next call
+        _shutdown()
+        raise
+
+
+_pools: dict[int, ProcessPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """One pool per process, kept across batches and steps (a run parses, then cleans, batch after batch)."""
+    if workers not in _pools:
+        context = multiprocessing.get_context("forkserver")
+        # Workers fork from a server that already imported the parsers and loaded the language model.
+        context.set_forkserver_preload(["feeds_etl._preload"])
+        _pools[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    return _pools[workers]
+
+
+@atexit.register
+def _shutdown() -> None:
+    while _pools:
+        _pools.popitem()[1].shutdown(cancel_futures=True)

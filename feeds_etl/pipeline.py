@@ -18,7 +18,7 @@ import httpx
 from feeds_etl import parallel
 from feeds_etl.clean import CLEANER_VERSION, clean_item
 from feeds_etl.feeds import Feed, FeedList
-from feeds_etl.fetch import FetchResult, FetchSettings, fetch_all, make_client
+from feeds_etl.fetch import FetchResult, FetchSettings, fetch_each, make_client
 from feeds_etl.health import (
     FeedHealth,
     apply_fetch,
@@ -84,6 +84,10 @@ class ArchiveReport:
         return sum(self.outcomes.values()) - self.outcomes.get("skipped", 0)
 
 
+# Fetched bodies are stored in batches of about this size, so memory stays flat as the feed list grows.
+STORE_BATCH_BYTES = 32 * 1024 * 1024
+
+
 def archive_feeds(
     warehouse: Warehouse,
     feed_list: FeedList,
@@ -145,10 +149,35 @@ def _fetch_into_archive(
         opted_in = {f.feed_id for f in due if f.history.mode != "off"}
         history_due = opted_in if reimport_history else opted_in - history_store.imported(con)
     client = make_client(settings)
+    results: list[FetchResult] = []  # bodies dropped once stored, except first pages history import needs
+    snapshots: list[Snapshot] = []
+    batch: list[FetchResult] = []
+
+    def store_batch() -> None:
+        with warehouse.writing(publish=False) as con, report.timings.measure("store"):
+            stored = snapshot_store.stored_hashes(con, [result.feed_id for result in batch])
+            stored_now = [_classify(result, stored, partition_key) for result in batch]
+            snapshot_store.save_snapshots(con, stored_now)
+        for snap in stored_now:
+            if snap.store_body and snap.result.body is not None:
+                report.new_bytes += len(snap.result.body)
+            keep_body = snap.result.feed_id in history_due
+            snapshots.append(snap if keep_body else replace(snap, result=replace(snap.result, body=None)))
+            results.append(snapshots[-1].result)
+        batch.clear()
+
     try:
         with report.timings.measure("fetch"):
-            results = fetch_all([fetch_request(health[f.feed_id]) for f in due], settings, client=client, now=now)
-        results = [_complete(result, health[result.feed_id]) for result in results]
+            requests = [fetch_request(health[f.feed_id]) for f in due]
+            batch_bytes = 0
+            for _index, result in fetch_each(requests, settings, client=client, now=now):
+                batch.append(_complete(result, health[result.feed_id]))
+                batch_bytes += len(result.body or b"")
+                if batch_bytes >= STORE_BATCH_BYTES:  # memory stays flat however many feeds there are
+                    store_batch()
+                    batch_bytes = 0
+            if batch:
+                store_batch()
         with report.timings.measure("history"):
             history_pages = _import_history(
                 [f for f in due if f.feed_id in history_due], results, settings, client, now
@@ -158,15 +187,16 @@ def _fetch_into_archive(
 
     with warehouse.writing(publish) as con, report.timings.measure("store"):
         stored = snapshot_store.stored_hashes(con, [f.feed_id for f in due])
-        snapshots = [_classify(result, stored, partition_key) for result in results]
-        snapshots += [Snapshot(result, partition_key, "skipped", False) for result in skipped]
+        extra = [Snapshot(result, partition_key, "skipped", False) for result in skipped]
         for pages in history_pages.values():
-            snapshots += [_history_snapshot(page, stored, partition_key) for page in pages]
-        snapshot_store.save_snapshots(con, snapshots)
+            extra += [_history_snapshot(page, stored, partition_key) for page in pages]
+        snapshot_store.save_snapshots(con, extra)
+        report.new_bytes += sum(len(snap.result.body or b"") for snap in extra if snap.store_body)
         history_store.record(con, feed_list.by_id(), history_pages, started)
         for result in results:
             health[result.feed_id] = apply_fetch(health[result.feed_id], result)
         snapshot_store.save_health(con, health.values(), set(feed_list.by_id()))
+    snapshots += extra
 
     for snap in snapshots:
         if snap.outcome == "history":
@@ -175,8 +205,6 @@ def _fetch_into_archive(
         report.outcomes[snap.outcome] += 1
         if snap.outcome == "failed":
             report.failures[snap.result.feed_id] = snap.result.error or "unknown error"
-        if snap.store_body and snap.result.body is not None:
-            report.new_bytes += len(snap.result.body)
     if feeds and not due and skipped:
         return  # everything is backing off: nothing to do is not a failure
     if due and report.outcomes.get("failed", 0) == len(due):
@@ -258,7 +286,7 @@ def _parse_pending(pending: items_store.PendingContent) -> ParsedFeed:
 
 # Work is done in batches so memory stays flat however many feeds and items a run covers.
 PARSE_BATCH_BYTES = 64 * 1024 * 1024
-CLEAN_BATCH_ITEMS = 2000
+CLEAN_BATCH_ITEMS = 4000
 
 
 def parse_range(

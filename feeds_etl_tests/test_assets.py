@@ -210,3 +210,17 @@ def test_a_partial_run_publishes_after_its_last_asset(project: Project, current_
     assert project.query("SELECT count(*) FROM items")[0][0] == 0
     assert project.materialize(current_hour, selection=[parsed_items]).success
     assert project.query("SELECT count(*) FROM items")[0][0] == 322
+
+
+def test_bodies_stored_in_small_batches_give_the_same_archive(
+    project: Project, current_hour: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from feeds_etl import pipeline
+
+    monkeypatch.setattr(pipeline, "STORE_BATCH_BYTES", 1)  # every fetched body is its own write transaction
+    result = project.materialize(current_hour)
+    assert result.success
+    assert project.query("SELECT count(*), count(body) FROM feed_snapshots") == [(5, 5)]
+    assert project.query("SELECT count(*) FROM items")[0][0] == 322
+    raw = result.asset_materializations_for_node("raw_feed_xml")[0].metadata
+    assert raw["feeds_new_content"].value == 5

@@ -26,7 +26,7 @@ from feeds_etl.warehouse.schema import SCHEMA_VERSION, ddl_statements
 LOCK_TIMEOUT_SECONDS = 3600.0
 # DuckDB would take up to 80% of RAM; a bound keeps the run's memory flat as the corpus grows (DuckDB
 # spills to disk past it). Insertion order does not matter: every reader query orders what it needs.
-WRITER_CONFIG = {"memory_limit": "1536MB", "preserve_insertion_order": False}
+WRITER_CONFIG = {"memory_limit": "640MB", "preserve_insertion_order": False}
 
 
 class WarehouseBusy(RuntimeError):
