@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+import duckdb
 import httpx
 
 from feeds_etl import parallel
@@ -149,43 +150,44 @@ def _fetch_into_archive(
         opted_in = {f.feed_id for f in due if f.history.mode != "off"}
         history_due = opted_in if reimport_history else opted_in - history_store.imported(con)
     client = make_client(settings)
-    results: list[FetchResult] = []  # bodies dropped once stored, except first pages history import needs
+    results: list[FetchResult] = []  # without bodies once stored: only the health update reads them
+    first_pages: list[FetchResult] = []  # with bodies: history import starts from them
     snapshots: list[Snapshot] = []
     batch: list[FetchResult] = []
 
-    def store_batch() -> None:
-        with warehouse.writing(publish=False) as con, report.timings.measure("store"):
-            stored = snapshot_store.stored_hashes(con, [result.feed_id for result in batch])
-            stored_now = [_classify(result, stored, partition_key) for result in batch]
-            snapshot_store.save_snapshots(con, stored_now)
-        for snap in stored_now:
+    def store_batch(con: duckdb.DuckDBPyConnection) -> None:
+        stored = snapshot_store.stored_hashes(con, [result.feed_id for result in batch])
+        classified = [_classify(result, stored, partition_key) for result in batch]
+        snapshot_store.save_snapshots(con, classified)
+        for snap in classified:
             if snap.store_body and snap.result.body is not None:
                 report.new_bytes += len(snap.result.body)
-            keep_body = snap.result.feed_id in history_due
-            snapshots.append(snap if keep_body else replace(snap, result=replace(snap.result, body=None)))
+            snapshots.append(replace(snap, result=replace(snap.result, body=None)))
             results.append(snapshots[-1].result)
         batch.clear()
 
     try:
         with report.timings.measure("fetch"):
-            requests = [fetch_request(health[f.feed_id]) for f in due]
             batch_bytes = 0
-            for _index, result in fetch_each(requests, settings, client=client, now=now):
-                batch.append(_complete(result, health[result.feed_id]))
+            for _index, result in fetch_each([fetch_request(health[f.feed_id]) for f in due], settings, client, now):
+                result = _complete(result, health[result.feed_id])
+                batch.append(result)
+                if result.feed_id in history_due:
+                    first_pages.append(result)
                 batch_bytes += len(result.body or b"")
                 if batch_bytes >= STORE_BATCH_BYTES:  # memory stays flat however many feeds there are
-                    store_batch()
+                    with warehouse.writing(publish=False) as con, report.timings.measure("store"):
+                        store_batch(con)
                     batch_bytes = 0
-            if batch:
-                store_batch()
         with report.timings.measure("history"):
             history_pages = _import_history(
-                [f for f in due if f.feed_id in history_due], results, settings, client, now
+                [f for f in due if f.feed_id in history_due], first_pages, settings, client, now
             )
     finally:
         client.close()
 
     with warehouse.writing(publish) as con, report.timings.measure("store"):
+        store_batch(con)  # the last batch (a steady hour's only one) shares the final transaction
         stored = snapshot_store.stored_hashes(con, [f.feed_id for f in due])
         extra = [Snapshot(result, partition_key, "skipped", False) for result in skipped]
         for pages in history_pages.values():
