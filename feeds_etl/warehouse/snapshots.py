@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from feeds_etl.fetch import FetchResult
 from feeds_etl.health import FeedHealth
-from feeds_etl.warehouse.store import insert_arrow
+from feeds_etl.warehouse.store import insert_arrow, registered_ids
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -91,11 +91,11 @@ def stored_hashes(con: duckdb.DuckDBPyConnection, feed_ids: Iterable[str]) -> se
     ids = list(feed_ids)
     if not ids:
         return set()
-    rows = con.execute(
-        """SELECT DISTINCT feed_id, content_sha256 FROM feed_snapshots
-           WHERE body IS NOT NULL AND feed_id IN (SELECT unnest(?::VARCHAR[]))""",
-        [ids],
-    ).fetchall()
+    with registered_ids(con, "_feed_ids", "feed_id", ids):
+        rows = con.execute(
+            """SELECT DISTINCT feed_id, content_sha256 FROM feed_snapshots SEMI JOIN _feed_ids USING (feed_id)
+               WHERE body IS NOT NULL"""
+        ).fetchall()
     return {(feed_id, sha) for feed_id, sha in rows}
 
 
@@ -131,15 +131,11 @@ def save_health(con: duckdb.DuckDBPyConnection, health: Iterable[FeedHealth], li
     """Replace the health rows given; feeds no longer listed stay, flagged `in_feed_list = false`."""
     rows = [{**asdict(h), "in_feed_list": h.feed_id in listed_feed_ids} for h in health]
     if rows:
-        con.execute(
-            "DELETE FROM feed_health WHERE feed_id IN (SELECT unnest(?::VARCHAR[]))",
-            [[r["feed_id"] for r in rows]],
-        )
+        with registered_ids(con, "_health_ids", "feed_id", [r["feed_id"] for r in rows]):
+            con.execute("DELETE FROM feed_health WHERE feed_id IN (SELECT feed_id FROM _health_ids)")
     insert_arrow(con, "feed_health", rows, HEALTH_SCHEMA)
-    con.execute(
-        "UPDATE feed_health SET in_feed_list = list_contains(?::VARCHAR[], feed_id)",
-        [sorted(listed_feed_ids)],
-    )
+    with registered_ids(con, "_listed_ids", "feed_id", listed_feed_ids):
+        con.execute("UPDATE feed_health SET in_feed_list = feed_id IN (SELECT feed_id FROM _listed_ids)")
     return len(rows)
 
 

@@ -13,7 +13,7 @@ import fcntl
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -148,6 +148,17 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
         "INSERT OR REPLACE INTO _meta VALUES ('schema_version', ?)",
         [str(SCHEMA_VERSION)],
     )
+
+
+@contextmanager
+def registered_ids(con: duckdb.DuckDBPyConnection, name: str, column: str, values: Iterable[str]) -> Iterator[None]:
+    """A one-column Arrow table visible to SQL as `name`: the way to pass many ids. A list parameter
+    (`IN (SELECT unnest(?::VARCHAR[]))`) costs ~0.1 ms per element to bind: 0.5 s for 4,000 ids."""
+    con.register(name, pa.table({column: pa.array(list(values), pa.string())}))
+    try:
+        yield
+    finally:
+        con.unregister(name)
 
 
 def insert_arrow(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str, Any]], schema: pa.Schema) -> int:

@@ -10,7 +10,7 @@ import duckdb
 import pyarrow as pa
 
 from feeds_etl.warehouse.items import TOUCHED_ITEMS_SQL
-from feeds_etl.warehouse.store import insert_arrow
+from feeds_etl.warehouse.store import insert_arrow, registered_ids
 
 TEXT_SCHEMA = pa.schema(
     [
@@ -67,12 +67,12 @@ def pending_text_ids(con: duckdb.DuckDBPyConnection, first_key: str, last_key: s
 
 
 def load_pending_texts(con: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) -> list[PendingText]:
-    rows = con.execute(
-        f"""SELECT i.item_id, i.feed_id, i.title, i.link, coalesce(i.content_html, i.summary_html),
-                   {SOURCE_SHA_SQL}
-            FROM items i WHERE i.item_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY i.item_id""",
-        [list(item_ids)],
-    ).fetchall()
+    with registered_ids(con, "_pending_ids", "item_id", item_ids):
+        rows = con.execute(
+            f"""SELECT i.item_id, i.feed_id, i.title, i.link, coalesce(i.content_html, i.summary_html),
+                       {SOURCE_SHA_SQL}
+                FROM items i SEMI JOIN _pending_ids USING (item_id) ORDER BY i.item_id"""
+        ).fetchall()
     return [PendingText(*row) for row in rows]
 
 
@@ -102,8 +102,12 @@ def save_texts(
     ids = pa.table({"item_id": [t["item_id"] for t in texts]})
     con.register("_text_ids", ids)
     try:
-        for table in ("item_text", "item_links", "search_terms", "search_docs"):
-            con.execute(f"DELETE FROM {table} WHERE item_id IN (SELECT item_id FROM _text_ids)")
+        # The four tables are written together, so an item without text has nothing to replace (a first
+        # import then skips four scans of ever larger tables per batch).
+        replacing = con.execute("SELECT EXISTS (SELECT 1 FROM item_text SEMI JOIN _text_ids USING (item_id))")
+        if replacing.fetchone()[0]:
+            for table in ("item_text", "item_links", "search_terms", "search_docs"):
+                con.execute(f"DELETE FROM {table} WHERE item_id IN (SELECT item_id FROM _text_ids)")
         insert_arrow(con, "item_text", texts, TEXT_SCHEMA)
         insert_arrow(con, "item_links", links, LINK_SCHEMA)
         index_for_search(con, terms, stemmer)
