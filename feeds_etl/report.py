@@ -122,21 +122,16 @@ def top_tags_chart(top_tags: list[tuple[str, int]]) -> str | None:
     """A small horizontal bar chart as base64 PNG (people would rather look than read)."""
     if not top_tags:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    from matplotlib.figure import Figure  # the object API: no pyplot, no global state, half the import time
 
     tags = [tag for tag, _ in reversed(top_tags[:12])]
     counts = [count for _, count in reversed(top_tags[:12])]
-    fig, ax = plt.subplots(figsize=(5, 0.25 * len(tags) + 0.8), dpi=80)
-    try:
-        ax.barh(tags, counts, color="#4F43DD")
-        ax.set_xlabel("items")
-        ax.set_title("Top tags")
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-    finally:
-        plt.close(fig)
+    fig = Figure(figsize=(5, 0.25 * len(tags) + 0.8), dpi=80)
+    ax = fig.subplots()
+    ax.barh(tags, counts, color="#4F43DD")
+    ax.set_xlabel("items")
+    ax.set_title("Top tags")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     return base64.b64encode(buffer.getvalue()).decode()

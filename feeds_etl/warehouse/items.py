@@ -96,7 +96,7 @@ def pending_contents(con: duckdb.DuckDBPyConnection, first_key: str, last_key: s
         )
         SELECT t.feed_id, t.content_sha256, any_value(s.body_bytes)
         FROM todo t JOIN feed_snapshots s
-          ON s.feed_id = t.feed_id AND s.content_sha256 = t.content_sha256 AND s.body IS NOT NULL
+          ON s.feed_id = t.feed_id AND s.content_sha256 = t.content_sha256 AND s.has_body
         GROUP BY t.feed_id, t.content_sha256
         ORDER BY t.feed_id, t.content_sha256
         """,
@@ -112,7 +112,7 @@ def load_contents(con: duckdb.DuckDBPyConnection, keys: Sequence[tuple[str, str]
             """SELECT k.feed_id, k.content_sha256,
                       any_value(s.body), any_value(s.content_type), any_value(s.final_url)
                FROM _content_keys k JOIN feed_snapshots s
-                 ON s.feed_id = k.feed_id AND s.content_sha256 = k.content_sha256 AND s.body IS NOT NULL
+                 ON s.feed_id = k.feed_id AND s.content_sha256 = k.content_sha256 AND s.has_body
                GROUP BY k.feed_id, k.content_sha256 ORDER BY k.feed_id, k.content_sha256"""
         ).fetchall()
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from feeds_etl.search import TOKENIZE_SQL
 
 # Bump when a table changes shape; `migrate` then rebuilds what it must.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 TABLES: dict[str, str] = {
     "feed_snapshots": """
@@ -28,7 +28,8 @@ TABLES: dict[str, str] = {
         body_bytes BIGINT,
         outcome VARCHAR NOT NULL,
         error VARCHAR,
-        elapsed_ms DOUBLE
+        elapsed_ms DOUBLE,
+        has_body BOOLEAN NOT NULL DEFAULT false
     """,
     "feed_health": """
         feed_id VARCHAR NOT NULL,
@@ -250,6 +251,14 @@ MACROS: dict[str, str] = {
 }
 
 
+# Changes to tables that already exist, after CREATE TABLE IF NOT EXISTS (idempotent, applied in order).
+UPGRADES = [
+    # 8: whether a snapshot holds its body, without reading the body column (cold, that reads every blob page)
+    "ALTER TABLE feed_snapshots ADD COLUMN IF NOT EXISTS has_body BOOLEAN DEFAULT false",
+    "UPDATE feed_snapshots SET has_body = (body IS NOT NULL) WHERE has_body IS DISTINCT FROM (body IS NOT NULL)",
+]
+
+
 def ddl_statements() -> list[str]:
     """Idempotent DDL: tables if missing, views and macros always replaced."""
     statements = [f"CREATE TABLE IF NOT EXISTS {name} ({columns})" for name, columns in TABLES.items()]
@@ -268,6 +277,7 @@ COLUMN_DOCS: dict[str, str] = {
     "final_url": "URL after redirects",
     "content_sha256": "hash of the body; same hash, same content",
     "body": "raw bytes as served; NULL when unchanged, 304, or failed without a body",
+    "has_body": "true when this row holds the body (filter on it rather than on `body`: cheaper)",
     "outcome": "new | unchanged | not_modified | failed | skipped | history",
     "error": "why the attempt failed, NULL on success",
     "item_id": "stable id: feed + guid, else link, else title + date",

@@ -33,6 +33,7 @@ SNAPSHOT_SCHEMA = pa.schema(
         ("outcome", pa.string()),
         ("error", pa.string()),
         ("elapsed_ms", pa.float64()),
+        ("has_body", pa.bool_()),
     ]
 )
 
@@ -94,7 +95,7 @@ def stored_hashes(con: duckdb.DuckDBPyConnection, feed_ids: Iterable[str]) -> se
     with registered_ids(con, "_feed_ids", "feed_id", ids):
         rows = con.execute(
             """SELECT DISTINCT feed_id, content_sha256 FROM feed_snapshots SEMI JOIN _feed_ids USING (feed_id)
-               WHERE body IS NOT NULL"""
+               WHERE has_body"""
         ).fetchall()
     return {(feed_id, sha) for feed_id, sha in rows}
 
@@ -122,6 +123,7 @@ def save_snapshots(con: duckdb.DuckDBPyConnection, snapshots: Sequence[Snapshot]
                 "outcome": snap.outcome,
                 "error": result.error,
                 "elapsed_ms": result.elapsed_ms,
+                "has_body": body is not None,
             }
         )
     return insert_arrow(con, "feed_snapshots", rows, SNAPSHOT_SCHEMA)

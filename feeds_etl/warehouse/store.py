@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from feeds_etl.warehouse.schema import SCHEMA_VERSION, ddl_statements
+from feeds_etl.warehouse.schema import SCHEMA_VERSION, UPGRADES, ddl_statements
 
 LOCK_TIMEOUT_SECONDS = 3600.0
 # DuckDB would take up to 80% of RAM; a bound keeps the run's memory flat as the corpus grows (DuckDB
@@ -119,6 +120,17 @@ class Warehouse:
         finally:
             con.close()
 
+    def _retire_published(self) -> list[Path]:
+        """A second name for the published file, so replacing it frees nothing yet; plus leftovers of
+        killed runs. Returns what to unlink once the new file is in place."""
+        leftovers = list(self.database.parent.glob(f".{self.database.name}.retired-*"))
+        retired = self.database.with_name(f".{self.database.name}.retired-{os.getpid()}-{time.monotonic_ns()}")
+        try:
+            os.link(self.database, retired)
+        except OSError:  # no published file yet, or a filesystem without hard links: replace frees it inline
+            return leftovers
+        return [*leftovers, retired]
+
     def _publish(self) -> None:
         """Copy the checkpointed working file next to the published one, then rename over it."""
         self.database.parent.mkdir(parents=True, exist_ok=True)
@@ -127,11 +139,19 @@ class Warehouse:
             # No fsync: the rename is atomic for readers either way, and durability lives in the working
             # database; after a power cut the next successful run publishes again.
             shutil.copyfile(self.work_database, staging)
+            retired = self._retire_published()
             os.replace(staging, self.database)
         finally:
             staging.unlink(missing_ok=True)
+        # Freeing a GB-sized file's blocks takes ext4 about a second: do it beside the rest of the run.
+        threading.Thread(target=_unlink_all, args=(retired,), name="feeds-etl-unlink").start()
         # A stale WAL beside the published file would be replayed into the new one by the next opener.
         Path(f"{self.database}.wal").unlink(missing_ok=True)
+
+
+def _unlink_all(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> None:
@@ -142,7 +162,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
         row = None
     if row and int(row[0]) == SCHEMA_VERSION:
         return
-    for statement in ddl_statements():
+    for statement in [*ddl_statements(), *UPGRADES]:
         con.execute(statement)
     con.execute(
         "INSERT OR REPLACE INTO _meta VALUES ('schema_version', ?)",
