@@ -133,7 +133,8 @@ class Measured:
     wall_s: float
     returncode: int
     maxrss_mb: float  # largest single process in the tree (wait4 rusage)
-    tree_mb: float  # sampled peak of the summed RSS of the whole process tree
+    tree_mb: float  # sampled peak of the summed RSS of the whole process tree (counts shared pages per process)
+    pss_mb: float  # sampled peak of the summed PSS: shared pages split between sharers, so the tree's real memory
     cpu_s: float  # user+sys of every process in the tree (sampled every 0.2 s, so a slight undercount)
     output: str
     extra: dict[str, Any] = field(default_factory=dict)
@@ -165,6 +166,17 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def _cpu_ticks(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
@@ -174,20 +186,21 @@ def _cpu_ticks(pid: int) -> int:
         return 0
 
 
-def _tree_sample(root: int, cpu: dict[int, int]) -> int:
-    """Summed RSS (kB) of the tree; records each process's CPU ticks so far in `cpu`."""
-    children, total, todo = _children_map(), 0, [root]
+def _tree_sample(root: int, cpu: dict[int, int]) -> tuple[int, int]:
+    """Summed RSS and PSS (kB) of the tree; records each process's CPU ticks so far in `cpu`."""
+    children, rss, pss, todo = _children_map(), 0, 0, [root]
     while todo:
         pid = todo.pop()
-        total += _rss_kb(pid)
+        rss += _rss_kb(pid)
+        pss += _pss_kb(pid)
         cpu[pid] = max(cpu.get(pid, 0), _cpu_ticks(pid))
         todo.extend(children.get(pid, []))
-    return total
+    return rss, pss
 
 
 def run_measured(name: str, cmd: list[str], env: dict[str, str], log_dir: Path, cwd: Path = REPO) -> Measured:
     log = log_dir / f"{name}.log"
-    peak = 0
+    peak = peak_pss = 0
     cpu: dict[int, int] = {}
     with log.open("wb") as out:
         started = time.perf_counter()
@@ -195,9 +208,10 @@ def run_measured(name: str, cmd: list[str], env: dict[str, str], log_dir: Path, 
         done = threading.Event()
 
         def sample() -> None:
-            nonlocal peak
+            nonlocal peak, peak_pss
             while not done.wait(0.2):
-                peak = max(peak, _tree_sample(proc.pid, cpu))
+                rss, pss = _tree_sample(proc.pid, cpu)
+                peak, peak_pss = max(peak, rss), max(peak_pss, pss)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -210,7 +224,7 @@ def run_measured(name: str, cmd: list[str], env: dict[str, str], log_dir: Path, 
     output = log.read_text(errors="replace")
     if proc.returncode != 0:
         print(f"!! {name} exited {proc.returncode}; last lines of {log}:\n{output[-3000:]}", file=sys.stderr)
-    return Measured(name, wall, proc.returncode, usage.ru_maxrss / 1024, peak / 1024, cpu_s, output)
+    return Measured(name, wall, proc.returncode, usage.ru_maxrss / 1024, peak / 1024, peak_pss / 1024, cpu_s, output)
 
 
 # -- the product's own account of where time went -----------------------------------------------------
@@ -326,6 +340,7 @@ class Row:
     items_per_s: float
     maxrss_mb: float
     tree_mb: float
+    pss_mb: float
     cpu_s: float
     db_mb: str
     notes: str
@@ -412,6 +427,7 @@ def main() -> int:
                     0,
                     m.maxrss_mb,
                     m.tree_mb,
+                    m.pss_mb,
                     m.cpu_s,
                     f"{db_size_mb(root)[0]:.1f}",
                     f"import feeds_etl.definitions alone {imp.wall_s:.1f}s",
@@ -444,6 +460,7 @@ def main() -> int:
                     items / m.wall_s,
                     m.maxrss_mb,
                     m.tree_mb,
+                    m.pss_mb,
                     m.cpu_s,
                     f"{(root / 'ref.duckdb').stat().st_size / 1e6:.0f}" if m.returncode == 0 else "-",
                     f"fetch {info.get('fetch_s')}s, parse tail {info.get('parse_wait_s')}s, load {info.get('load_s')}s",
@@ -480,6 +497,7 @@ def main() -> int:
                     rate,
                     m.maxrss_mb,
                     m.tree_mb,
+                    m.pss_mb,
                     m.cpu_s,
                     "-",
                     f"=> ~{total_items / rate:.0f}s for {args.feeds}x{args.items}; fetch {info.get('fetch_s')}s"
@@ -502,6 +520,7 @@ def main() -> int:
                     items / m.wall_s,
                     m.maxrss_mb,
                     m.tree_mb,
+                    m.pss_mb,
                     m.cpu_s,
                     f"{pub:.0f} (+{work:.0f} work copy)",
                     _step_note(m.extra),
@@ -520,6 +539,7 @@ def main() -> int:
                     0,
                     m.maxrss_mb,
                     m.tree_mb,
+                    m.pss_mb,
                     m.cpu_s,
                     f"{pub:.0f} (+{work:.0f})",
                     f"http {m.extra.get('http')}; " + _step_note(m.extra),
@@ -540,6 +560,7 @@ def main() -> int:
                     0,
                     m.maxrss_mb,
                     m.tree_mb,
+                    m.pss_mb,
                     m.cpu_s,
                     f"{pub:.0f} (+{work:.0f})",
                     f"http {m.extra.get('http')}; materializations {m.extra.get('materializations')}; "
@@ -605,6 +626,7 @@ def print_table(rows: list[Row], args: argparse.Namespace, corpus_mb: float) -> 
         "items/s",
         "peak RSS MB (largest proc)",
         "peak RSS MB (tree)",
+        "peak PSS MB (tree)",
         "DB MB",
         "notes",
     ]
@@ -618,6 +640,7 @@ def print_table(rows: list[Row], args: argparse.Namespace, corpus_mb: float) -> 
             f"{r.items_per_s:.0f}" if r.items_per_s else "-",
             f"{r.maxrss_mb:.0f}",
             f"{r.tree_mb:.0f}",
+            f"{r.pss_mb:.0f}",
             r.db_mb,
             r.notes,
         ]
@@ -649,10 +672,11 @@ def print_verdict(rows: list[Row], results: dict[str, Any], args: argparse.Names
         verdict = "OK" if speedup >= TARGETS["naive_speedup"] else "MISSED"
         print(f"cold vs naive items/s:  {speedup:.1f}x   (target >= {TARGETS['naive_speedup']}x)  {verdict}")
     if cold:
-        verdict = "OK" if cold.tree_mb < TARGETS["peak_mb"] else "MISSED"
+        # PSS counts a page shared by the forkserver and its workers (libraries, language model) once.
+        verdict = "OK" if cold.pss_mb < TARGETS["peak_mb"] else "MISSED"
         print(
-            f"cold peak RSS (tree):   {cold.tree_mb:.0f} MB (target < {TARGETS['peak_mb']:.0f} MB)  {verdict}"
-            "   -- flat in feed count? compare --feeds 100 vs 1000"
+            f"cold peak PSS (tree):   {cold.pss_mb:.0f} MB (target < {TARGETS['peak_mb']:.0f} MB)  {verdict}"
+            f"   [summed RSS {cold.tree_mb:.0f} MB; flat in feed count? compare --feeds 250 vs 1000]"
         )
     if "steady" in walls:
         verdict = "OK" if walls["steady"] < TARGETS["steady_s"] else "MISSED"
