@@ -8,7 +8,8 @@ import lxml.html  # noqa: F401
 import py3langid
 
 import feeds_etl.clean
-import feeds_etl.parse  # noqa: F401
+import feeds_etl.parse
+import feeds_etl.parse_fast  # noqa: F401
 
 # py3langid loads its model on first use (about a second); do it here, once, instead of in every worker.
 py3langid.classify("warm up the language model")

@@ -248,8 +248,8 @@ def parse_feed(
         return ParsedFeed(feed_id, content_sha256, (), error=f"parse failed: {type(exc).__name__}: {exc}")
 
     warning = "; ".join(w for w in (repaired, _bozo_message(document)) if w) or None
-    entries = _entries(feed_id, document.get("entries", []))
-    title = _text(document.get("feed", {}).get("title"))
+    entries = build_entries(feed_id, document.get("entries", []))
+    title = field_text(document.get("feed", {}).get("title"))
     if not entries:
         reason = warning or "the document has no entries"
         if not document.get("version") and not document.get("feed"):
@@ -268,7 +268,7 @@ def _bozo_message(document: Any) -> str | None:
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
-def _entries(feed_id: str, raw_entries: list[Any]) -> tuple[ParsedEntry, ...]:
+def build_entries(feed_id: str, raw_entries: list[Any]) -> tuple[ParsedEntry, ...]:
     seen: set[str] = set()
     entries: list[ParsedEntry] = []
     for raw in raw_entries[:MAX_ENTRIES_PER_FEED]:
@@ -282,15 +282,15 @@ def _entries(feed_id: str, raw_entries: list[Any]) -> tuple[ParsedEntry, ...]:
 
 def parse_entry(feed_id: str, raw: Any) -> ParsedEntry:
     """One feedparser entry -> ParsedEntry with a content hash for change detection."""
-    guid = _text(raw.get("id"))
-    link = _text(raw.get("link"))
-    title = _text(raw.get("title"))
+    guid = field_text(raw.get("id"))
+    link = field_text(raw.get("link"))
+    title = field_text(raw.get("title"))
     updated_at = _utc(raw.get("updated_parsed"))
     # RSS 1.0 dc:date and Atom entries without <published> only carry an update date: use it.
     published_at = _utc(raw.get("published_parsed")) or updated_at
     date_key = raw.get("published") or raw.get("updated")
     content_html = _content_html(raw)
-    summary_html = _text(raw.get("summary"), keep_space=True)
+    summary_html = field_text(raw.get("summary"), keep_space=True)
     fields = {
         "guid": guid,
         "link": link,
@@ -317,14 +317,14 @@ def _content_html(raw: Any) -> str | None:
     if not parts:
         return None
     html = [c for c in parts if "html" in (c.get("type") or "")] or parts
-    return _text(max(html, key=lambda c: len(c["value"]))["value"], keep_space=True)
+    return field_text(max(html, key=lambda c: len(c["value"]))["value"], keep_space=True)
 
 
 def _author(raw: Any) -> str | None:
-    author = _text(raw.get("author"))
+    author = field_text(raw.get("author"))
     if author:
         return author
-    names = [_text(a.get("name")) for a in raw.get("authors") or [] if isinstance(a, dict)]
+    names = [field_text(a.get("name")) for a in raw.get("authors") or [] if isinstance(a, dict)]
     names = [n for n in names if n]
     return ", ".join(names) or None
 
@@ -342,7 +342,7 @@ def _categories(raw: Any) -> tuple[str, ...]:
     return tuple(categories)
 
 
-def _text(value: Any, keep_space: bool = False) -> str | None:
+def field_text(value: Any, keep_space: bool = False) -> str | None:
     if not isinstance(value, str):
         return None
     value = value[:_MAX_FIELD_CHARS]
