@@ -86,8 +86,10 @@ class ArchiveReport:
         return sum(self.outcomes.values()) - self.outcomes.get("skipped", 0)
 
 
-# Fetched bodies are stored in batches of about this size, so memory stays flat as the feed list grows.
-STORE_BATCH_BYTES = 32 * 1024 * 1024
+# Fetched bodies are stored in batches of about this size, so memory stays flat as the feed list grows. Not
+# smaller: each write's checkpoint rewrites the table's last row group, bodies included (32 MB batches made a
+# 1,000-feed first fetch 2x slower than one write; 128 MB costs 1.3x).
+STORE_BATCH_BYTES = 128 * 1024 * 1024
 
 
 def archive_feeds(
