@@ -155,22 +155,12 @@ def _children_map() -> dict[int, list[int]]:
     return children
 
 
-def _rss_kb(pid: int) -> int:
+def _proc_kb(pid: int, file: str, field: str) -> int:
+    """A kB figure from /proc/<pid>/<file> (VmRSS: in status, Pss: in smaps_rollup); 0 once the process is gone."""
     try:
-        with open(f"/proc/{pid}/status") as handle:
+        with open(f"/proc/{pid}/{file}") as handle:
             for line in handle:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _pss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as handle:
-            for line in handle:
-                if line.startswith("Pss:"):
+                if line.startswith(field):
                     return int(line.split()[1])
     except OSError:
         pass
@@ -191,8 +181,8 @@ def _tree_sample(root: int, cpu: dict[int, int]) -> tuple[int, int]:
     children, rss, pss, todo = _children_map(), 0, 0, [root]
     while todo:
         pid = todo.pop()
-        rss += _rss_kb(pid)
-        pss += _pss_kb(pid)
+        rss += _proc_kb(pid, "status", "VmRSS:")
+        pss += _proc_kb(pid, "smaps_rollup", "Pss:")
         cpu[pid] = max(cpu.get(pid, 0), _cpu_ticks(pid))
         todo.extend(children.get(pid, []))
     return rss, pss
