@@ -666,7 +666,7 @@ def print_verdict(rows: list[Row], results: dict[str, Any], args: argparse.Names
         verdict = "OK" if cold.pss_mb < TARGETS["peak_mb"] else "MISSED"
         print(
             f"cold peak PSS (tree):   {cold.pss_mb:.0f} MB (target < {TARGETS['peak_mb']:.0f} MB)  {verdict}"
-            f"   [summed RSS {cold.tree_mb:.0f} MB; flat in feed count? compare --feeds 250 vs 1000]"
+            f"   [summed RSS {cold.tree_mb:.0f} MB; flat in feed count? compare --feeds 250, 1000, 2000]"
         )
     if "steady" in walls:
         verdict = "OK" if walls["steady"] < TARGETS["steady_s"] else "MISSED"
