@@ -335,6 +335,10 @@ class Row:
     db_mb: str
     notes: str
 
+    @classmethod
+    def from_run(cls, scenario: str, size: str, m: Measured, items: int, rate: float, db_mb: str, notes: str) -> Row:
+        return cls(scenario, size, m.wall_s, items, rate, m.maxrss_mb, m.tree_mb, m.pss_mb, m.cpu_s, db_mb, notes)
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -409,16 +413,12 @@ def main() -> int:
             env = product_env(root, root / "feeds.yaml")
             imp = run_measured("import", [python, "-c", "import feeds_etl.definitions"], env, tmp, product_cwd)
             rows.append(
-                Row(
+                Row.from_run(
                     "Dagster fixed cost (1 tiny feed)",
                     "1x1",
-                    m.wall_s,
+                    m,
                     count_items(root / "feeds.duckdb"),
                     0,
-                    m.maxrss_mb,
-                    m.tree_mb,
-                    m.pss_mb,
-                    m.cpu_s,
                     f"{db_size_mb(root)[0]:.1f}",
                     f"import feeds_etl.definitions alone {imp.wall_s:.1f}s",
                 )
@@ -442,16 +442,12 @@ def main() -> int:
             results["reference"] = {**m.__dict__, "output": m.output[-2000:], "info": info}
             items = info.get("items", 0)
             rows.append(
-                Row(
+                Row.from_run(
                     "reference (threads + 2 procs + 1 Arrow load)",
                     f"{args.feeds}x{args.items}",
-                    m.wall_s,
+                    m,
                     items,
                     items / m.wall_s,
-                    m.maxrss_mb,
-                    m.tree_mb,
-                    m.pss_mb,
-                    m.cpu_s,
                     f"{(root / 'ref.duckdb').stat().st_size / 1e6:.0f}" if m.returncode == 0 else "-",
                     f"fetch {info.get('fetch_s')}s, parse tail {info.get('parse_wait_s')}s, load {info.get('load_s')}s",
                 )
@@ -479,16 +475,12 @@ def main() -> int:
             items = info.get("items", 0)
             rate = items / m.wall_s if m.wall_s else 0
             rows.append(
-                Row(
+                Row.from_run(
                     "naive (sequential, defaults, html.parser, executemany)",
                     f"{n}x{args.items}",
-                    m.wall_s,
+                    m,
                     items,
                     rate,
-                    m.maxrss_mb,
-                    m.tree_mb,
-                    m.pss_mb,
-                    m.cpu_s,
                     "-",
                     f"=> ~{total_items / rate:.0f}s for {args.feeds}x{args.items}; fetch {info.get('fetch_s')}s"
                     f" parse {info.get('parse_s')}s clean {info.get('clean_s')}s load {info.get('load_s')}s",
@@ -502,16 +494,12 @@ def main() -> int:
             items = count_items(root / "feeds.duckdb")
             pub, work = db_size_mb(root)
             rows.append(
-                Row(
+                Row.from_run(
                     "product cold import (python -m feeds_etl run)",
                     f"{args.feeds}x{args.items}",
-                    m.wall_s,
+                    m,
                     items,
                     items / m.wall_s,
-                    m.maxrss_mb,
-                    m.tree_mb,
-                    m.pss_mb,
-                    m.cpu_s,
                     f"{pub:.0f} (+{work:.0f} work copy)",
                     _step_note(m.extra),
                 )
@@ -521,16 +509,12 @@ def main() -> int:
             m = product("steady", root, full_list, "run")
             pub, work = db_size_mb(root)
             rows.append(
-                Row(
+                Row.from_run(
                     f"product steady hour ({len(changed)} feeds changed)",
                     f"{args.feeds}x{args.items}",
-                    m.wall_s,
+                    m,
                     count_items(root / "feeds.duckdb"),
                     0,
-                    m.maxrss_mb,
-                    m.tree_mb,
-                    m.pss_mb,
-                    m.cpu_s,
                     f"{pub:.0f} (+{work:.0f})",
                     f"http {m.extra.get('http')}; " + _step_note(m.extra),
                 )
@@ -542,16 +526,12 @@ def main() -> int:
             m = product("backfill", root, full_list, "backfill", "--from", first, "--to", last)
             pub, work = db_size_mb(root)
             rows.append(
-                Row(
+                Row.from_run(
                     "product backfill, 168 hourly partitions",
                     f"{args.feeds}x{args.items}",
-                    m.wall_s,
+                    m,
                     count_items(root / "feeds.duckdb"),
                     0,
-                    m.maxrss_mb,
-                    m.tree_mb,
-                    m.pss_mb,
-                    m.cpu_s,
                     f"{pub:.0f} (+{work:.0f})",
                     f"http {m.extra.get('http')}; materializations {m.extra.get('materializations')}; "
                     + _step_note(m.extra),
