@@ -57,14 +57,14 @@ TARGETS = {"cold_vs_reference": 2.5, "naive_speedup": 10.0, "peak_mb": 1536.0, "
 class CorpusServer:
     """Threaded HTTP/1.1 servers on H loopback addresses; feed i lives on host i % H."""
 
-    def __init__(self, corpus: Corpus, hosts: int, latency_ms: float = 0.0) -> None:
+    def __init__(self, corpus: Corpus, hosts: int, latency_ms: float = 0.0, port: int = 0) -> None:
         self.corpus, self.latency = corpus, latency_ms / 1000
         self.counts: Counter[int] = Counter()
         self._lock = threading.Lock()
         self.servers: list[ThreadingHTTPServer] = []
         handler = self._handler()
         for h in range(hosts):
-            server = ThreadingHTTPServer((f"127.0.0.{h + 1}", 0), handler)
+            server = ThreadingHTTPServer((f"127.0.0.{h + 1}", port), handler)
             server.daemon_threads = True
             self.servers.append(server)
             threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -16,12 +16,13 @@ import time
 import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from queue import Empty, SimpleQueue
 from typing import Any
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
@@ -260,6 +261,9 @@ def fetch_each(
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
             running: dict[Future[FetchResult], tuple[int, str | None]] = {}
+            # Finished fetches queue up here: waiting on one queue stays cheap however many fetches run
+            # (`concurrent.futures.wait` locks every running future on each call).
+            finished_queue: SimpleQueue[Future[FetchResult]] = SimpleQueue()
 
             def start_more() -> None:
                 started = True
@@ -274,17 +278,23 @@ def fetch_each(
                         if not queues[host]:
                             del queues[host]
                         busy[host] += 1
-                        running[pool.submit(fetch_one, requests[index], settings, client, now)] = (index, host)
+                        future = pool.submit(fetch_one, requests[index], settings, client, now)
+                        running[future] = (index, host)
+                        future.add_done_callback(finished_queue.put)
                         started = True
 
             start_more()
             while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
                 finished = []
-                for future in done:
+                future = finished_queue.get()
+                while True:
                     index, host = running.pop(future)
                     busy[host] -= 1
                     finished.append((index, future.result()))
+                    try:
+                        future = finished_queue.get_nowait()
+                    except Empty:
+                        break
                 start_more()  # before handing results over: the next fetches run while the caller works
                 yield from finished
     finally:
@@ -437,8 +447,10 @@ def _read_response(
         headers={k.lower(): v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS},
     )
     if status == 304:
+        response.read()  # nothing to read, but an unread response closes its connection instead of reusing it
         return result
     if status >= 400:
+        _drain(response, deadline)
         retry_after = parse_retry_after(response.headers.get("retry-after"), base.fetched_at)
         reason = response.reason_phrase or ""
         return replace(result, error=f"HTTP {status} {reason}".strip(), retry_after=retry_after)
@@ -449,6 +461,17 @@ def _read_response(
     raw = _capped(response.iter_raw(), settings.max_bytes, deadline, "on the wire")
     body = b"".join(_capped(_decoded(raw, encoding), settings.max_bytes, deadline, "after decompression"))
     return replace(result, body=body, content_sha256=sha256_hex(body))
+
+
+# An error page this small is read to its end so the connection can serve the next feed; a bigger one is
+# dropped unread, and its connection with it.
+_DRAIN_LIMIT = 64 * 1024
+
+
+def _drain(response: httpx.Response, deadline: _Deadline) -> None:
+    with suppress(FetchError, httpx.HTTPError):  # the status already says what went wrong
+        for _chunk in _capped(response.iter_raw(), _DRAIN_LIMIT, deadline, "error page"):
+            pass
 
 
 _KEPT_HEADERS = {"content-type", "content-location", "content-language", "content-encoding", "etag", "last-modified"}

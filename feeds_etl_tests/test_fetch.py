@@ -51,6 +51,19 @@ def test_good_feed_then_conditional_get_gives_304_without_body(feed_server: Feed
     assert USER_AGENT.startswith("feeds_etl/") and "+http" in USER_AGENT
 
 
+def test_not_modified_and_error_answers_keep_the_connection_for_the_next_feed(
+    feed_server: FeedServer, client: httpx.Client
+) -> None:
+    # An hourly run is mostly 304s: each one opening a new connection (a TLS handshake on the real web)
+    # would cost more than the answer itself.
+    feed_server.add_feed("/good/a", good_feed("a"))
+    first = get(feed_server, client, "/good/a")
+    answers = [get(feed_server, client, "/good/a", etag=first.etag) for _ in range(5)]
+    answers += [get(feed_server, client, "/status/404"), get(feed_server, client, "/status/500")]
+    assert [a.http_status for a in answers] == [304] * 5 + [404, 500]
+    assert feed_server.httpd.connections_opened == 1
+
+
 @pytest.mark.parametrize(
     ("path", "status", "retry_in"),
     [

@@ -1,11 +1,15 @@
-"""Schema upgrades of an existing working database."""
+"""The working database: schema upgrades in place, and how hourly appends and the daily compaction store rows."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
+from feeds_etl.maintenance import compact_warehouse_job
+from feeds_etl.resources import WarehouseResource
+from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse.schema import SCHEMA_VERSION
 from feeds_etl.warehouse.store import migrate
 
@@ -36,3 +40,49 @@ def test_version_7_database_gains_has_body_from_its_bodies(tmp_path: Path) -> No
             ("b", False),
         ]
         assert con.execute("SELECT value FROM _meta").fetchall() == [(str(SCHEMA_VERSION),)]
+
+
+def _row_groups(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return con.execute("SELECT count(DISTINCT row_group_id) FROM pragma_storage_info(?)", [table]).fetchone()[0]
+
+
+def test_hourly_appends_are_not_rewritten_until_the_daily_compaction(tmp_path: Path) -> None:
+    warehouse = Warehouse(tmp_path / "feeds.duckdb")
+    for hour in range(3):  # three runs, each appending to a table that already holds data
+        with warehouse.writing() as con:
+            con.execute(
+                "INSERT INTO partition_log SELECT ?, 'raw_feed_xml', 'note ' || i FROM range(50) r(i)",
+                [f"2026-11-24-{hour:02}:00"],
+            )
+    with warehouse.reading() as con:
+        # Each append kept its own row group: a checkpoint wrote the new rows and left older ones alone.
+        assert _row_groups(con, "partition_log") == 3
+        rows = con.execute("SELECT * FROM partition_log ORDER BY ALL").fetchall()
+
+    compaction = warehouse.compact(datetime(2026, 11, 25, 3, 40, tzinfo=UTC))
+    assert compaction is not None
+    assert compaction.row_groups_before["partition_log"] == 3 and compaction.row_groups_after["partition_log"] == 1
+    with warehouse.published() as con:
+        assert con is not None
+        assert _row_groups(con, "partition_log") == 1
+        assert con.execute("SELECT * FROM partition_log ORDER BY ALL").fetchall() == rows
+        assert con.execute("SELECT value FROM _meta WHERE key = 'compacted_at'").fetchone() == (
+            "2026-11-25T03:40:00+00:00",
+        )
+
+
+def test_compaction_job_runs_and_reports(tmp_path: Path) -> None:
+    database = tmp_path / "feeds.duckdb"
+    resources = {"warehouse": WarehouseResource(database=str(database))}
+    assert compact_warehouse_job.execute_in_process(resources=resources).success  # no database yet: a no-op
+    assert not database.exists()
+    with Warehouse(database).writing() as con:
+        con.execute("INSERT INTO partition_log VALUES ('2026-11-24-00:00', 'raw_feed_xml', 'x')")
+    with Warehouse(database).writing() as con:
+        con.execute("INSERT INTO partition_log VALUES ('2026-11-24-01:00', 'raw_feed_xml', 'y')")
+    result = compact_warehouse_job.execute_in_process(resources=resources)
+    assert result.success
+    [event] = [e for e in result.all_events if e.is_successful_output]
+    metadata = event.step_output_data.metadata
+    assert metadata["row_groups_after"].value < metadata["row_groups_before"].value
+    assert "partition_log" in metadata["tables_compacted"].value
