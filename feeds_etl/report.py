@@ -91,9 +91,9 @@ def clean_metadata(cleaned: CleanReport, warehouse: Warehouse) -> dict[str, Any]
     }
 
 
-def tag_metadata(tagged: TagReport, warehouse: Warehouse) -> dict[str, Any]:
+def tag_metadata(tagged: TagReport, warehouse: Warehouse, chart: str | None) -> dict[str, Any]:
+    """`chart`: from `cached_top_tags_chart` (base64 PNG)."""
     table = _markdown_table(["tag", "items"], tagged.top_tags)
-    chart = cached_top_tags_chart(tagged.top_tags, warehouse.work_dir)
     return {
         "dagster/row_count": _row_count(warehouse, "tag_counts"),
         "items_tagged": tagged.items_tagged,

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
-from feeds_etl.assets import cleaned_text, parsed_items, tag_aggregates
+from feeds_etl.assets import cleaned_text, feed_assets, parsed_items, tag_aggregates
+from feeds_etl.checks import warehouse_checks
+from feeds_etl.warehouse import Warehouse
 from feeds_etl_tests.conftest import Project
 
 DERIVED_TABLES = [
@@ -46,13 +49,35 @@ def test_full_run_loads_every_layer(project: Project, current_hour: str) -> None
     assert project.query("SELECT count(*) FROM item_text WHERE word_count > 0")[0][0] == 322
     assert project.query("SELECT count(*) FROM tag_counts")[0][0] > 100
     assert project.query("SELECT count(*) FROM feed_health WHERE status = 'ok'")[0][0] == 5
-    # Every check passed on a good run.
-    assert all(evaluation.passed for evaluation in result.get_asset_check_evaluations())
+    # Every check ran, and passed on a good run.
+    evaluations = result.get_asset_check_evaluations()
+    assert len(evaluations) == 7 and all(evaluation.passed for evaluation in evaluations)
 
     raw = result.asset_materializations_for_node("raw_feed_xml")[0].metadata
     assert raw["feeds_new_content"].value == 5 and raw["feeds_failed"].value == 0
     parsed = result.asset_materializations_for_node("parsed_items")[0].metadata
     assert parsed["new_items"].value == 322 and parsed["dagster/row_count"].value == 322
+
+
+def test_checks_catch_a_broken_promise_and_run_only_for_selected_assets(project: Project, current_hour: str) -> None:
+    assert project.materialize(current_hour).success
+    result = project.materialize(current_hour, [cleaned_text, warehouse_checks])
+    [evaluation] = result.get_asset_check_evaluations()  # only cleaned_text's check: the other assets did not run
+    assert evaluation.check_name == "items_with_html_have_text" and evaluation.passed
+
+    with Warehouse(project.database).writing() as con:  # an item loses its text behind the pipeline's back
+        con.execute(
+            """DELETE FROM item_text WHERE item_id =
+               (SELECT min(item_id) FROM items WHERE coalesce(content_html, summary_html) IS NOT NULL)"""
+        )
+    check = dg.AssetCheckKey(dg.AssetKey("cleaned_text"), "items_with_html_have_text")
+    checks_only = dg.materialize(
+        [*feed_assets, warehouse_checks],
+        selection=dg.AssetSelection.checks(check),
+        resources=project.resources(),
+    )
+    [evaluation] = checks_only.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.metadata["items_without_text"].value == 1
 
 
 def test_tags_are_normalised_and_counted_across_feeds(project: Project, current_hour: str) -> None:
