@@ -293,7 +293,7 @@ def _parse_pending(pending: items_store.PendingContent) -> ParsedFeed:
 
 # Work is done in batches so memory stays flat however many feeds and items a run covers.
 PARSE_BATCH_BYTES = 64 * 1024 * 1024
-CLEAN_BATCH_ITEMS = 4000
+CLEAN_BATCH_ITEMS = 2000
 
 
 def parse_range(

@@ -81,7 +81,8 @@ TOUCHED_ITEMS_SQL = """
 
 def pending_contents(con: duckdb.DuckDBPyConnection, first_key: str, last_key: str) -> list[tuple[str, str, int]]:
     """(feed_id, content_sha256, body size) of contents the range's snapshots reference that the current
-    parser has not seen; bodies are loaded batch by batch with `load_contents`, so memory stays flat."""
+    parser has not seen; bodies are loaded batch by batch with `load_contents`, so memory stays flat. In
+    storage order, so a batch of neighbours in this list is one stretch of the archive."""
     return con.execute(
         """
         WITH wanted AS (
@@ -98,22 +99,33 @@ def pending_contents(con: duckdb.DuckDBPyConnection, first_key: str, last_key: s
         FROM todo t JOIN feed_snapshots s
           ON s.feed_id = t.feed_id AND s.content_sha256 = t.content_sha256 AND s.has_body
         GROUP BY t.feed_id, t.content_sha256
-        ORDER BY t.feed_id, t.content_sha256
+        ORDER BY min(s.rowid)
         """,
         {"first_key": first_key, "last_key": last_key, "parser_version": PARSER_VERSION},
     ).fetchall()
 
 
 def load_contents(con: duckdb.DuckDBPyConnection, keys: Sequence[tuple[str, str]]) -> list[PendingContent]:
+    """Bodies for (feed_id, content_sha256) keys: a batch of `pending_contents`, so one stretch of the archive."""
+    if not keys:
+        return []
     batch = pa.table({"feed_id": [k[0] for k in keys], "content_sha256": [k[1] for k in keys]})
     con.register("_content_keys", batch)
     try:
+        # Where the bodies lie first (keys only), then the bodies from that stretch alone: the scan skips what
+        # lies outside a rowid range, while a join alone reads every stored body, once per batch.
+        first, last = con.execute(
+            """SELECT min(s.rowid), max(s.rowid) FROM feed_snapshots s SEMI JOIN _content_keys k
+                 ON s.feed_id = k.feed_id AND s.content_sha256 = k.content_sha256 WHERE s.has_body"""
+        ).fetchone()
         rows = con.execute(
             """SELECT k.feed_id, k.content_sha256,
                       any_value(s.body), any_value(s.content_type), any_value(s.final_url)
                FROM _content_keys k JOIN feed_snapshots s
                  ON s.feed_id = k.feed_id AND s.content_sha256 = k.content_sha256 AND s.has_body
-               GROUP BY k.feed_id, k.content_sha256 ORDER BY k.feed_id, k.content_sha256"""
+               WHERE s.rowid BETWEEN $first AND $last
+               GROUP BY k.feed_id, k.content_sha256 ORDER BY min(s.rowid)""",
+            {"first": first, "last": last},
         ).fetchall()
     finally:
         con.unregister("_content_keys")

@@ -51,7 +51,10 @@ SOURCE_SHA_SQL = "i.entry_sha256"
 
 
 def pending_text_ids(con: duckdb.DuckDBPyConnection, first_key: str, last_key: str, cleaner_version: str) -> list[str]:
-    """Items seen in the range whose text is missing, or was made from other HTML or by another cleaner."""
+    """Items seen in the range whose text is missing, or was made from other HTML or by another cleaner.
+
+    In storage order, so a batch of neighbours in this list is one stretch of the table (see
+    `load_pending_texts`)."""
     rows = con.execute(
         f"""
         WITH touched AS ({TOUCHED_ITEMS_SQL})
@@ -59,7 +62,7 @@ def pending_text_ids(con: duckdb.DuckDBPyConnection, first_key: str, last_key: s
         FROM items i JOIN touched USING (item_id) LEFT JOIN item_text t USING (item_id)
         WHERE t.item_id IS NULL OR t.cleaner_version <> $cleaner_version
            OR t.source_sha256 <> {SOURCE_SHA_SQL}
-        ORDER BY i.item_id
+        ORDER BY i.rowid
         """,
         {"first_key": first_key, "last_key": last_key, "cleaner_version": cleaner_version},
     ).fetchall()
@@ -67,11 +70,22 @@ def pending_text_ids(con: duckdb.DuckDBPyConnection, first_key: str, last_key: s
 
 
 def load_pending_texts(con: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) -> list[PendingText]:
+    """The items to clean: a batch of `pending_text_ids`, so one stretch of the table."""
+    if not item_ids:
+        return []
     with registered_ids(con, "_pending_ids", "item_id", item_ids):
+        # Where the batch lies first (ids only), then its HTML from that stretch alone: the scan skips what
+        # lies outside a rowid range, while a join alone reads every item's HTML, once per batch.
+        first, last = con.execute(
+            "SELECT min(rowid), max(rowid) FROM items SEMI JOIN _pending_ids USING (item_id)"
+        ).fetchone()
         rows = con.execute(
             f"""SELECT i.item_id, i.feed_id, i.title, i.link, coalesce(i.content_html, i.summary_html),
                        {SOURCE_SHA_SQL}
-                FROM items i SEMI JOIN _pending_ids USING (item_id) ORDER BY i.item_id"""
+                FROM items i SEMI JOIN _pending_ids USING (item_id)
+                WHERE i.rowid BETWEEN $first AND $last
+                ORDER BY i.rowid""",
+            {"first": first, "last": last},
         ).fetchall()
     return [PendingText(*row) for row in rows]
 
