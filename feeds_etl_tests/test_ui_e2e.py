@@ -46,6 +46,7 @@ CHROMIUM_ARGS = [
 ]
 ASSETS = ("raw_feed_xml", "parsed_items", "cleaned_text", "tag_aggregates")
 SCHEDULE = "feeds_hourly_job_schedule"
+COMPACTION_SCHEDULE = "daily_compaction"
 SENSOR = "feed_list_changes"
 
 DEADLINE_S = 240.0  # start-up, checks, backfill and browser work together; teardown comes on top
@@ -321,6 +322,7 @@ def _check_definitions(ui: DagsterUI) -> str:
     sensors = {s["name"]: s for s in repo["sensors"]}
     assert SCHEDULE in schedules, f"no {SCHEDULE}: {sorted(schedules)}"
     assert schedules[SCHEDULE]["scheduleState"]["status"] == "RUNNING"
+    assert schedules[COMPACTION_SCHEDULE]["scheduleState"]["status"] == "RUNNING"
     assert SENSOR in sensors, f"no {SENSOR}: {sorted(sensors)}"
     assert sensors[SENSOR]["sensorState"]["status"] == "RUNNING"
     return latest_keys.pop()
@@ -443,9 +445,9 @@ def test_ui_cockpit_in_a_real_browser(dagster_ui: DagsterUI, tmp_path: Path) -> 
             switch = page.locator("tr", has=page.get_by_text("Running", exact=True)).locator("input[type=checkbox]")
             assert switch.first.is_checked(), "the schedule's Running switch is off"
             open_page(page, "/automation")
-            see(page, SCHEDULE, SENSOR, "Standard sensor")
-            # Both rows loaded with their switches on (no row is selected, so these are the only checked boxes).
-            expect(page.locator("input[type=checkbox]:checked")).to_have_count(2, timeout=ms())
+            see(page, SCHEDULE, COMPACTION_SCHEDULE, SENSOR, "Standard sensor")
+            # All three rows loaded with their switches on (no row is selected: these are the only checked boxes).
+            expect(page.locator("input[type=checkbox]:checked")).to_have_count(3, timeout=ms())
             screenshot(page, "automation")
 
             # The backfill of the latest partition, launched through GraphQL above, completes successfully.
