@@ -86,3 +86,46 @@ def test_compaction_job_runs_and_reports(tmp_path: Path) -> None:
     metadata = event.step_output_data.metadata
     assert metadata["row_groups_after"].value < metadata["row_groups_before"].value
     assert "partition_log" in metadata["tables_compacted"].value
+
+
+def _inode(path: Path) -> int:
+    return path.stat().st_ino
+
+
+def test_publishing_rewrites_the_unread_standby_in_place_and_never_a_file_being_read(tmp_path: Path) -> None:
+    warehouse = Warehouse(tmp_path / "feeds.duckdb")
+    standby = tmp_path / ".feeds.duckdb.standby"
+
+    def write(note: str) -> None:
+        with warehouse.writing() as con:
+            con.execute("INSERT INTO partition_log VALUES ('2026-11-24-00:00', 'raw_feed_xml', ?)", [note])
+
+    def published_notes(con: duckdb.DuckDBPyConnection) -> list[str]:
+        return [row[0] for row in con.execute("SELECT note FROM partition_log ORDER BY note").fetchall()]
+
+    write("a")  # first publish: a copy
+    write("b")  # the first generation becomes the standby
+    assert standby.exists() and _inode(standby) != _inode(tmp_path / "feeds.duckdb")
+    recycled = _inode(standby)
+    write("c")  # nobody reads the standby: it is brought up to date in place and becomes the published file
+    assert _inode(tmp_path / "feeds.duckdb") == recycled
+    with warehouse.published() as con:
+        assert con is not None and published_notes(con) == ["a", "b", "c"]
+
+    # A reader holds the published generation through two more publishes: it is never written to.
+    held = duckdb.connect(str(tmp_path / "feeds.duckdb"), read_only=True)
+    try:
+        held_inode = _inode(tmp_path / "feeds.duckdb")
+        write("d")  # the held file becomes the standby
+        write("e")  # the standby is busy: a fresh copy replaces it, the reader keeps its file
+        assert held_inode not in {_inode(tmp_path / "feeds.duckdb"), _inode(standby)}
+        assert published_notes(held) == ["a", "b", "c"]
+    finally:
+        held.close()
+    with warehouse.published() as con:
+        assert con is not None and published_notes(con) == ["a", "b", "c", "d", "e"]
+    write("f")  # the standby is free again: in place
+    with warehouse.published() as con:
+        assert con is not None and published_notes(con) == ["a", "b", "c", "d", "e", "f"]
+    with warehouse.reading() as con:
+        assert published_notes(con) == ["a", "b", "c", "d", "e", "f"]

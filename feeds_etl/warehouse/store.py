@@ -2,9 +2,10 @@
 
 DuckDB lets one process write a file, and that process's lock also shuts out readers. So the pipeline
 writes a private working database (`<dir>/.work/<name>`), one writer at a time under an OS file lock,
-and after each successful write publishes a copy over the database users query, with an atomic rename.
+and after each successful run publishes a copy over the database users query, with an atomic rename.
 A reader holding the old file keeps reading it undisturbed; new connections see the new one. Nothing the
-pipeline does ever opens the published file, so an open SQL session can never make a run fail.
+pipeline does ever opens the published file, so an open SQL session can never make a run fail. The copy
+is made incrementally into the generation before last (`.<name>.standby`) when nobody reads that any more.
 """
 
 from __future__ import annotations
@@ -143,33 +144,90 @@ class Warehouse:
         finally:
             con.close()
 
-    def _retire_published(self) -> list[Path]:
-        """A second name for the published file, so replacing it frees nothing yet; plus leftovers of
-        killed runs. Returns what to unlink once the new file is in place."""
-        leftovers = list(self.database.parent.glob(f".{self.database.name}.retired-*"))
-        retired = self.database.with_name(f".{self.database.name}.retired-{os.getpid()}-{time.monotonic_ns()}")
-        try:
-            os.link(self.database, retired)
-        except OSError:  # no published file yet, or a filesystem without hard links: replace frees it inline
-            return leftovers
-        return [*leftovers, retired]
-
     def _publish(self) -> None:
-        """Copy the checkpointed working file next to the published one, then rename over it."""
+        """Bring the standby file up to date with the working one, then rename it over the published one.
+
+        The standby is the generation published before the current one. When nobody has it open (DuckDB holds
+        a lock on every file it reads), only the chunks that differ from the working file are rewritten, a
+        few MB after an hourly run instead of a copy of the whole file; otherwise a fresh copy takes its name
+        and the reader keeps its file. The replaced generation becomes the next standby.
+        """
         self.database.parent.mkdir(parents=True, exist_ok=True)
-        staging = self.database.with_name(f".{self.database.name}.publishing-{os.getpid()}")
+        standby = self.database.with_name(f".{self.database.name}.standby")
+        leftovers = list(self.database.parent.glob(f".{self.database.name}.retired-*"))  # older versions, killed runs
+        # No fsync: the rename is atomic for readers either way, and durability lives in the working
+        # database; after a power cut the next successful run publishes again.
+        if not _sync_unread(self.work_database, standby):
+            self._copy_working_to(standby)
+        first = not self.database.exists()
+        previous = self.database.with_name(f".{self.database.name}.retired-{os.getpid()}-{time.monotonic_ns()}")
         try:
-            # No fsync: the rename is atomic for readers either way, and durability lives in the working
-            # database; after a power cut the next successful run publishes again.
-            shutil.copyfile(self.work_database, staging)
-            retired = self._retire_published()
-            os.replace(staging, self.database)
-        finally:
-            staging.unlink(missing_ok=True)
+            os.link(self.database, previous)  # a second name, so the replaced generation lives on as the standby
+        except OSError:  # no published file yet, or a filesystem without hard links
+            previous = None
+        os.replace(standby, self.database)
+        if previous is not None:
+            os.replace(previous, standby)
+        elif first:
+            self._copy_working_to(standby)  # so that the next publish, too, only rewrites what changed
         # Freeing a GB-sized file's blocks takes ext4 about a second: do it beside the rest of the run.
-        threading.Thread(target=_unlink_all, args=(retired,), name="feeds-etl-unlink").start()
+        threading.Thread(target=_unlink_all, args=(leftovers,), name="feeds-etl-unlink").start()
         # A stale WAL beside the published file would be replayed into the new one by the next opener.
         Path(f"{self.database}.wal").unlink(missing_ok=True)
+
+    def _copy_working_to(self, target: Path) -> None:
+        """A full copy under a temporary name, renamed to `target`: a reader of the old `target` keeps its file."""
+        staging = self.database.with_name(f".{self.database.name}.publishing-{os.getpid()}")
+        try:
+            shutil.copyfile(self.work_database, staging)
+            os.replace(staging, target)
+        finally:
+            staging.unlink(missing_ok=True)
+
+
+SYNC_CHUNK_BYTES = 1024 * 1024
+
+
+def _sync_unread(source: Path, target: Path) -> bool:
+    """Make `target` byte-identical to `source`, rewriting only the chunks that differ. Returns False, having
+    written nothing, when `target` is missing or anyone has it open."""
+    # Locks do not conflict within one process, and closing any descriptor of a file drops this process's
+    # locks on it: a file this process has open is not even opened here.
+    if not target.exists() or _open_in_this_process(target):
+        return False
+    fd = os.open(target, os.O_RDWR)
+    try:
+        try:  # DuckDB holds a shared lock on every database file it has open, in any process
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        with source.open("rb") as src:
+            offset = 0
+            while chunk := os.pread(src.fileno(), SYNC_CHUNK_BYTES, offset):
+                if os.pread(fd, len(chunk), offset) != chunk:
+                    os.pwrite(fd, chunk, offset)
+                offset += len(chunk)
+            os.ftruncate(fd, offset)
+        return True
+    finally:
+        os.close(fd)  # and with it the lock
+
+
+def _open_in_this_process(path: Path) -> bool:
+    """Whether this process holds `path` open (e.g. a DuckDB reader in a notebook that also runs the
+    pipeline). Where /proc is missing, assume it does."""
+    target = path.stat()
+    own = Path("/proc/self/fd")
+    if not own.is_dir():
+        return True
+    for entry in own.iterdir():
+        try:
+            info = entry.stat()
+        except OSError:
+            continue
+        if (info.st_dev, info.st_ino) == (target.st_dev, target.st_ino):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
