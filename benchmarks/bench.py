@@ -7,7 +7,8 @@ RSS of its largest process (wait4 rusage, exact) and of its whole process tree (
 
 Scenarios, in order:
   fixed     the product on 1 tiny feed: Dagster start-up + per-step overhead
-  reference benchmarks/reference.py on the whole corpus (the floor)
+  reference benchmarks/reference.py on the whole corpus (the floor: lxml for XML and HTML)
+  libraries the same script with feedparser + BeautifulSoup, the libraries the product is built on
   naive     benchmarks/naive.py on the first --naive-feeds feeds (extrapolated as items/s)
   cold      `python -m feeds_etl run` on an empty database, whole corpus (what `make run` does)
   steady    the same after mutating 5% of the feeds (same hour: a second attempt, mostly 304s)
@@ -47,7 +48,11 @@ sys.path.insert(0, str(HERE))
 
 from corpus import Corpus  # noqa: E402
 
-SCENARIOS = ("fixed", "reference", "naive", "cold", "steady", "backfill")
+SCENARIOS = ("fixed", "reference", "libraries", "naive", "cold", "steady", "backfill")
+REFERENCE_TITLES = {
+    "reference": "reference (threads + 2 procs of lxml + 1 Arrow load)",
+    "libraries": "reference with feedparser + bs4 instead of lxml",
+}
 TARGETS = {"cold_vs_reference": 2.5, "naive_speedup": 10.0, "peak_mb": 1536.0, "steady_s": 15.0}
 
 
@@ -424,10 +429,12 @@ def main() -> int:
                 )
             )
 
-        if "reference" in wanted:
-            root = tmp / "reference"
+        for scenario in ("reference", "libraries"):
+            if scenario not in wanted:
+                continue
+            root = tmp / scenario
             root.mkdir()
-            print("-> reference", flush=True)
+            print(f"-> {scenario}", flush=True)
             cmd = [
                 python,
                 str(HERE / "reference.py"),
@@ -435,15 +442,17 @@ def main() -> int:
                 str(full_list),
                 "--database",
                 str(root / "ref.duckdb"),
+                "--parser",
+                "lxml" if scenario == "reference" else "libraries",
             ]
-            m = run_measured("reference", cmd, dict(os.environ), tmp)
+            m = run_measured(scenario, cmd, dict(os.environ), tmp)
             info = last_json(m.output)
             server.take_counts()
-            results["reference"] = {**m.__dict__, "output": m.output[-2000:], "info": info}
+            results[scenario] = {**m.__dict__, "output": m.output[-2000:], "info": info}
             items = info.get("items", 0)
             rows.append(
                 Row.from_run(
-                    "reference (threads + 2 procs + 1 Arrow load)",
+                    REFERENCE_TITLES[scenario],
                     f"{args.feeds}x{args.items}",
                     m,
                     items,
@@ -635,6 +644,9 @@ def print_verdict(rows: list[Row], results: dict[str, Any], args: argparse.Names
         print(f"cold / reference wall:  {ratio:.2f}x   (target <= {TARGETS['cold_vs_reference']}x)  {verdict}")
         cpu_ratio = results["cold"]["cpu_s"] / max(results["reference"]["cpu_s"], 1e-9)
         print(f"cold / reference CPU:   {cpu_ratio:.2f}x   (less sensitive to other load on the machine)")
+    if "cold" in walls and "libraries" in walls:
+        ratio = walls["cold"] / walls["libraries"]
+        print(f"cold / libraries wall:  {ratio:.2f}x   (no target: the same script on feedparser + bs4)")
     cold = by.get("product-cold")
     naive = by.get("naive")
     if cold and naive and naive.items_per_s:

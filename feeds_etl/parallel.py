@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -36,16 +36,41 @@ def map_chunks(
     `fn` must be a module-level function (it is pickled). Workers come from a forkserver, so they
     never inherit the threads and locks of the Dagster process that calls us.
     """
+    return start_chunks(fn, items, workers, weight).result()
+
+
+class Mapping(Generic[R]):
+    """Work handed to the pool; `result()` waits for it. In-process work runs when `result()` is called."""
+
+    def __init__(self, collect: Callable[[], list[R]]) -> None:
+        self._collect = collect
+
+    def result(self) -> list[R]:
+        try:
+            return self._collect()
+        except BrokenProcessPool:  # a worker died (e.g. killed by the OOM killer): a new pool for the next call
+            _shutdown()
+            raise
+
+
+def start_chunks(
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    workers: int | None = None,
+    weight: Callable[[T], int] = lambda _item: 1,
+) -> Mapping[R]:
+    """Like `map_chunks`, but returns at once: the caller can store one batch while the workers do the next."""
     workers = workers or default_workers()
     total_weight = sum(weight(item) for item in items)
     if workers <= 1 or (len(items) < MIN_PARALLEL_ITEMS and total_weight < MIN_PARALLEL_WEIGHT):
-        return [fn(item) for item in items]
+        return Mapping(lambda: [fn(item) for item in items])
     chunksize = max(1, min(64, len(items) // (workers * 8) or 1))
     try:
-        return list(_pool(workers).map(fn, items, chunksize=chunksize))
-    except BrokenProcessPool:  # a worker died (e.g. killed by the OOM killer): a new pool for the next call
+        results = _pool(workers).map(fn, items, chunksize=chunksize)  # submits every chunk now
+    except BrokenProcessPool:
         _shutdown()
         raise
+    return Mapping(lambda: list(results))
 
 
 _pools: dict[int, ProcessPoolExecutor] = {}

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import duckdb
 import httpx
@@ -41,6 +42,9 @@ from feeds_etl.warehouse import snapshots as snapshot_store
 from feeds_etl.warehouse import tags as tag_store
 from feeds_etl.warehouse import text as text_store
 from feeds_etl.warehouse.snapshots import Snapshot
+
+B = TypeVar("B")
+R = TypeVar("R")
 
 
 class NothingFetched(RuntimeError):
@@ -302,12 +306,13 @@ def parse_range(
     report = ParseReport()
     with warehouse.reading() as con, report.timings.measure("read"):
         pending = items_store.pending_contents(con, first_key, last_key)
-    for batch in _batches_by_size(pending, PARSE_BATCH_BYTES):
+
+    def start(batch: list[tuple[str, str, int]]) -> parallel.Mapping[ParsedFeed]:
         with warehouse.reading() as con, report.timings.measure("read"):
             contents = items_store.load_contents(con, [(feed_id, sha) for feed_id, sha, _ in batch])
-        with report.timings.measure("parse"):
-            parsed = parallel.map_chunks(_parse_pending, contents, workers=workers, weight=lambda p: len(p.body))
-        del contents
+        return parallel.start_chunks(_parse_pending, contents, workers=workers, weight=lambda p: len(p.body))
+
+    for parsed in _overlapped(list(_batches_by_size(pending, PARSE_BATCH_BYTES)), start, report.timings, "parse"):
         with warehouse.writing(publish=False) as con, report.timings.measure("load"):
             report.entries += items_store.save_parsed(con, parsed)
         report.contents_parsed += len(parsed)
@@ -321,6 +326,23 @@ def parse_range(
         items_store.mark_parse_failures(con)
     report.touched, report.new_items, report.updated_items = changes.touched, changes.new, changes.updated
     return report
+
+
+def _overlapped(
+    batches: Sequence[B], start: Callable[[B], parallel.Mapping[R]], timings: Timings, waiting: str
+) -> Iterator[list[R]]:
+    """Each batch's results in turn; the next batch is already with the workers while the caller stores this
+    one, so the workers do not sit idle during the (mostly single-threaded) database writes.
+    `waiting`: the timing that counts the time spent waiting for the workers."""
+    if not batches:
+        return
+    in_flight = start(batches[0])
+    for following in [*batches[1:], None]:
+        with timings.measure(waiting):
+            done = in_flight.result()
+        if following is not None:
+            in_flight = start(following)
+        yield done
 
 
 def _batches_by_size(pending: list[tuple[str, str, int]], limit: int) -> Iterator[list[tuple[str, str, int]]]:
@@ -385,12 +407,16 @@ def clean_range(
     stemmer = text_store.Stemmer()
     with warehouse.reading() as con, report.timings.measure("read"):
         pending_ids = text_store.pending_text_ids(con, first_key, last_key, CLEANER_VERSION)
-    for start in range(0, len(pending_ids), CLEAN_BATCH_ITEMS):
+
+    def start(item_ids: list[str]) -> parallel.Mapping[tuple[dict, list[dict], tuple[list[str], list[int]]]]:
         with warehouse.reading() as con, report.timings.measure("read"):
-            pending = text_store.load_pending_texts(con, pending_ids[start : start + CLEAN_BATCH_ITEMS])
+            pending = text_store.load_pending_texts(con, item_ids)
         jobs = [(p, feeds.get(p.feed_id)) for p in pending]
-        with report.timings.measure("clean"):
-            cleaned = parallel.map_chunks(_clean_pending, jobs, workers=workers, weight=lambda j: len(j[0].html or ""))
+        return parallel.start_chunks(_clean_pending, jobs, workers=workers, weight=lambda j: len(j[0].html or ""))
+
+    size = CLEAN_BATCH_ITEMS
+    batches = [pending_ids[first : first + size] for first in range(0, len(pending_ids), size)]
+    for cleaned in _overlapped(batches, start, report.timings, "clean"):
         texts = [text for text, _, _ in cleaned]
         links = [link for _, item_links, _ in cleaned for link in item_links]
         terms = text_store.term_table([text["item_id"] for text in texts], [terms for _, _, terms in cleaned])

@@ -249,3 +249,45 @@ def test_bodies_stored_in_small_batches_give_the_same_archive(
     assert project.query("SELECT count(*) FROM items")[0][0] == 322
     raw = result.asset_materializations_for_node("raw_feed_xml")[0].metadata
     assert raw["feeds_new_content"].value == 5
+
+
+def test_small_batches_on_worker_processes_give_the_same_tables(
+    project: Project, current_hour: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many parse and clean batches, each handed to worker processes while the previous one is stored."""
+    from feeds_etl import parallel, pipeline
+
+    assert project.materialize(current_hour).success
+    fingerprint = """SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM item_versions),
+                            (SELECT sum(hash(item_id || text || word_count || coalesce(language, ''))) FROM item_text),
+                            (SELECT count(*) FROM item_links), (SELECT sum(tf) FROM search_terms),
+                            (SELECT count(*) FROM item_tags)"""
+    expected = project.query(fingerprint)
+    assert expected[0][0] == 322
+
+    batched = Project(project.root / "batched", project.feeds_file, project.root / "batched" / "feeds.duckdb")
+    batched.root.mkdir()
+    monkeypatch.setattr(pipeline, "PARSE_BATCH_BYTES", 64 * 1024)
+    monkeypatch.setattr(pipeline, "CLEAN_BATCH_ITEMS", 50)
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_ITEMS", 1)  # even small batches go to the worker processes
+    monkeypatch.setattr(parallel, "default_workers", lambda: 2)
+    result = batched.materialize(current_hour)
+    assert result.success
+    assert batched.query(fingerprint) == expected
+    cleaned = result.asset_materializations_for_node("cleaned_text")[0].metadata
+    assert cleaned["items_cleaned"].value == 322
+
+
+def test_the_next_batch_starts_before_this_one_is_stored() -> None:
+    from feeds_etl import parallel, pipeline
+
+    events: list[str] = []
+
+    def start(batch: int) -> parallel.Mapping[int]:
+        events.append(f"start {batch}")
+        return parallel.Mapping(lambda: [batch])
+
+    for (done,) in pipeline._overlapped([1, 2, 3], start, pipeline.Timings(), "work"):
+        events.append(f"store {done}")
+    assert events == ["start 1", "start 2", "store 1", "start 3", "store 2", "store 3"]
+    assert list(pipeline._overlapped([], start, pipeline.Timings(), "work")) == []
