@@ -53,6 +53,9 @@ class NothingFetched(RuntimeError):
 
 @dataclass
 class Timings:
+    """Seconds per phase, shown in the UI. Batch writes are timed around `warehouse.writing`, so their commit
+    and checkpoint count too."""
+
     seconds: dict[str, float] = field(default_factory=dict)
 
     def measure(self, name: str) -> _Timer:
@@ -182,7 +185,7 @@ def _fetch_into_archive(
                     first_pages.append(result)
                 batch_bytes += len(result.body or b"")
                 if batch_bytes >= STORE_BATCH_BYTES:  # memory stays flat however many feeds there are
-                    with warehouse.writing(publish=False) as con, report.timings.measure("store"):
+                    with report.timings.measure("store"), warehouse.writing(publish=False) as con:
                         store_batch(con)
                     batch_bytes = 0
         with report.timings.measure("history"):
@@ -313,7 +316,7 @@ def parse_range(
         return parallel.start_chunks(_parse_pending, contents, workers=workers, weight=lambda p: len(p.body))
 
     for parsed in _overlapped(list(_batches_by_size(pending, PARSE_BATCH_BYTES)), start, report.timings, "parse"):
-        with warehouse.writing(publish=False) as con, report.timings.measure("load"):
+        with report.timings.measure("load"), warehouse.writing(publish=False) as con:
             report.entries += items_store.save_parsed(con, parsed)
         report.contents_parsed += len(parsed)
         for feed in parsed:
@@ -420,7 +423,7 @@ def clean_range(
         texts = [text for text, _, _ in cleaned]
         links = [link for _, item_links, _ in cleaned for link in item_links]
         terms = text_store.term_table([text["item_id"] for text in texts], [terms for _, _, terms in cleaned])
-        with warehouse.writing(publish=False) as con, report.timings.measure("load"):
+        with report.timings.measure("load"), warehouse.writing(publish=False) as con:
             text_store.save_texts(con, texts, links, terms, stemmer)
         report.cleaned += len(texts)
         report.links += len(links)
