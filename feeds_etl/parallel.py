@@ -39,7 +39,7 @@ def map_chunks(
     return start_chunks(fn, items, workers, weight).result()
 
 
-class Mapping(Generic[R]):
+class InFlight(Generic[R]):
     """Work handed to the pool; `result()` waits for it. In-process work runs when `result()` is called."""
 
     def __init__(self, collect: Callable[[], list[R]]) -> None:
@@ -58,19 +58,19 @@ def start_chunks(
     items: Sequence[T],
     workers: int | None = None,
     weight: Callable[[T], int] = lambda _item: 1,
-) -> Mapping[R]:
+) -> InFlight[R]:
     """Like `map_chunks`, but returns at once: the caller can store one batch while the workers do the next."""
     workers = workers or default_workers()
     total_weight = sum(weight(item) for item in items)
     if workers <= 1 or (len(items) < MIN_PARALLEL_ITEMS and total_weight < MIN_PARALLEL_WEIGHT):
-        return Mapping(lambda: [fn(item) for item in items])
+        return InFlight(lambda: [fn(item) for item in items])
     chunksize = max(1, min(64, len(items) // (workers * 8) or 1))
     try:
         results = _pool(workers).map(fn, items, chunksize=chunksize)  # submits every chunk now
     except BrokenProcessPool:
         _shutdown()
         raise
-    return Mapping(lambda: list(results))
+    return InFlight(lambda: list(results))
 
 
 _pools: dict[int, ProcessPoolExecutor] = {}

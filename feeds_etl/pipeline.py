@@ -310,7 +310,7 @@ def parse_range(
     with warehouse.reading() as con, report.timings.measure("read"):
         pending = items_store.pending_contents(con, first_key, last_key)
 
-    def start(batch: list[tuple[str, str, int]]) -> parallel.Mapping[ParsedFeed]:
+    def start(batch: list[tuple[str, str, int]]) -> parallel.InFlight[ParsedFeed]:
         with warehouse.reading() as con, report.timings.measure("read"):
             contents = items_store.load_contents(con, [(feed_id, sha) for feed_id, sha, _ in batch])
         return parallel.start_chunks(_parse_pending, contents, workers=workers, weight=lambda p: len(p.body))
@@ -332,7 +332,7 @@ def parse_range(
 
 
 def _overlapped(
-    batches: Sequence[B], start: Callable[[B], parallel.Mapping[R]], timings: Timings, waiting: str
+    batches: Sequence[B], start: Callable[[B], parallel.InFlight[R]], timings: Timings, waiting: str
 ) -> Iterator[list[R]]:
     """Each batch's results in turn; the next batch is already with the workers while the caller stores this
     one, so the workers do not sit idle during the (mostly single-threaded) database writes.
@@ -411,7 +411,7 @@ def clean_range(
     with warehouse.reading() as con, report.timings.measure("read"):
         pending_ids = text_store.pending_text_ids(con, first_key, last_key, CLEANER_VERSION)
 
-    def start(item_ids: list[str]) -> parallel.Mapping[tuple[dict, list[dict], tuple[list[str], list[int]]]]:
+    def start(item_ids: list[str]) -> parallel.InFlight[tuple[dict, list[dict], tuple[list[str], list[int]]]]:
         with warehouse.reading() as con, report.timings.measure("read"):
             pending = text_store.load_pending_texts(con, item_ids)
         jobs = [(p, feeds.get(p.feed_id)) for p in pending]

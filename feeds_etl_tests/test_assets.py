@@ -283,9 +283,9 @@ def test_the_next_batch_starts_before_this_one_is_stored() -> None:
 
     events: list[str] = []
 
-    def start(batch: int) -> parallel.Mapping[int]:
+    def start(batch: int) -> parallel.InFlight[int]:
         events.append(f"start {batch}")
-        return parallel.Mapping(lambda: [batch])
+        return parallel.InFlight(lambda: [batch])
 
     for (done,) in pipeline._overlapped([1, 2, 3], start, pipeline.Timings(), "work"):
         events.append(f"store {done}")
