@@ -25,20 +25,6 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
-def map_chunks(
-    fn: Callable[[T], R],
-    items: Sequence[T],
-    workers: int | None = None,
-    weight: Callable[[T], int] = lambda _item: 1,
-) -> list[R]:
-    """`[fn(x) for x in items]`, in order, on several processes when the input is big enough.
-
-    `fn` must be a module-level function (it is pickled). Workers come from a forkserver, so they
-    never inherit the threads and locks of the Dagster process that calls us.
-    """
-    return start_chunks(fn, items, workers, weight).result()
-
-
 class InFlight(Generic[R]):
     """Work handed to the pool; `result()` waits for it. In-process work runs when `result()` is called."""
 
@@ -59,7 +45,12 @@ def start_chunks(
     workers: int | None = None,
     weight: Callable[[T], int] = lambda _item: 1,
 ) -> InFlight[R]:
-    """Like `map_chunks`, but returns at once: the caller can store one batch while the workers do the next."""
+    """`[fn(x) for x in items]`, in order, on several processes when the input is big enough; returns at once,
+    so the caller can store one batch while the workers do the next (`.result()` waits).
+
+    `fn` must be a module-level function (it is pickled). Workers come from a forkserver, so they
+    never inherit the threads and locks of the Dagster process that calls us.
+    """
     workers = workers or default_workers()
     total_weight = sum(weight(item) for item in items)
     if workers <= 1 or (len(items) < MIN_PARALLEL_ITEMS and total_weight < MIN_PARALLEL_WEIGHT):
