@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -51,17 +52,34 @@ def start_chunks(
     `fn` must be a module-level function (it is pickled). Workers come from a forkserver, so they
     never inherit the threads and locks of the Dagster process that calls us.
     """
+    slices = start_slices(partial(_each, fn), items, workers, weight)
+    return InFlight(lambda: [result for chunk in slices.result() for result in chunk])
+
+
+def start_slices(
+    fn: Callable[[Sequence[T]], R],
+    items: Sequence[T],
+    workers: int | None = None,
+    weight: Callable[[T], int] = lambda _item: 1,
+) -> InFlight[R]:
+    """`fn` over consecutive slices of `items`, one result per slice, in order (see `start_chunks`). For work
+    whose result per slice is cheaper to hand back than per item, e.g. one Arrow table per slice."""
     workers = workers or default_workers()
     total_weight = sum(weight(item) for item in items)
     if workers <= 1 or (len(items) < MIN_PARALLEL_ITEMS and total_weight < MIN_PARALLEL_WEIGHT):
-        return InFlight(lambda: [fn(item) for item in items])
-    chunksize = max(1, min(64, len(items) // (workers * 8) or 1))
+        return InFlight(lambda: [fn(items)])
+    size = max(1, min(64, len(items) // (workers * 8) or 1))
+    slices = [items[first : first + size] for first in range(0, len(items), size)]
     try:
-        results = _pool(workers).map(fn, items, chunksize=chunksize)  # submits every chunk now
+        results = _pool(workers).map(fn, slices)  # submits every slice now
     except BrokenProcessPool:
         _shutdown()
         raise
     return InFlight(lambda: list(results))
+
+
+def _each(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    return [fn(item) for item in items]
 
 
 _pools: dict[int, ProcessPoolExecutor] = {}

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import duckdb
 import httpx
+import pyarrow as pa
 
 from feeds_etl import parallel
 from feeds_etl.clean import CLEANER_VERSION, clean_item
@@ -33,7 +34,7 @@ from feeds_etl.history import fetch_history
 from feeds_etl.parse import ParsedFeed, parse_feed, sniff_not_a_feed
 from feeds_etl.parse_fast import parse_feed_fast
 from feeds_etl.partitions import hour_key
-from feeds_etl.search import term_frequencies
+from feeds_etl.search import porter_stemmer, stem_counts, term_frequencies
 from feeds_etl.tags import normalise_aliases, normalise_tag
 from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse import history as history_store
@@ -372,28 +373,41 @@ class CleanReport:
     timings: Timings = field(default_factory=Timings)
 
 
-def _clean_pending(
-    job: tuple[text_store.PendingText, Feed | None],
-) -> tuple[dict, list[dict], tuple[list[str], list[int]]]:
-    """Clean one item and count its search words (runs in worker processes)."""
-    pending, feed = job
-    cleaned = clean_item(pending.html, pending.title, pending.link, feed.boilerplate if feed else None)
-    text_row = {
-        "item_id": pending.item_id,
-        "text": cleaned.text,
-        "word_count": cleaned.word_count,
-        "language": cleaned.language,
-        "reading_time_minutes": cleaned.reading_time_minutes,
-        "cleaner_version": CLEANER_VERSION,
-        "source_sha256": pending.source_sha256,
-    }
-    link_rows = [
-        {"item_id": pending.item_id, "position": n, "url": link.url, "domain": link.domain,
-         "anchor_text": link.anchor_text}
-        for n, link in enumerate(cleaned.links)
-    ]  # fmt: skip
-    frequencies = term_frequencies(pending.title, cleaned.text)
-    return text_row, link_rows, (list(frequencies), list(frequencies.values()))
+def _clean_slice(jobs: Sequence[tuple[text_store.PendingText, Feed | None]]) -> text_store.CleanedBatch:
+    """Clean some items and index their words for search (runs in worker processes)."""
+    texts: dict[str, list] = {name: [] for name in text_store.TEXT_SCHEMA.names}
+    links: dict[str, list] = {name: [] for name in text_store.LINK_SCHEMA.names}
+    counted: list[tuple[str, Counter[str]]] = []
+    for pending, feed in jobs:
+        cleaned = clean_item(pending.html, pending.title, pending.link, feed.boilerplate if feed else None)
+        for name, value in (
+            ("item_id", pending.item_id), ("text", cleaned.text), ("word_count", cleaned.word_count),
+            ("language", cleaned.language), ("reading_time_minutes", cleaned.reading_time_minutes),
+            ("cleaner_version", CLEANER_VERSION), ("source_sha256", pending.source_sha256),
+        ):  # fmt: skip
+            texts[name].append(value)
+        for position, link in enumerate(cleaned.links):
+            for name, value in (
+                ("item_id", pending.item_id), ("position", position), ("url", link.url),
+                ("domain", link.domain), ("anchor_text", link.anchor_text),
+            ):  # fmt: skip
+                links[name].append(value)
+        counted.append((pending.item_id, term_frequencies(pending.title, cleaned.text)))
+    stems = porter_stemmer()({word for _, counts in counted for word in counts})
+    terms: dict[str, list] = {"item_id": [], "term": [], "tf": []}
+    for item_id, counts in counted:
+        by_stem = stem_counts(counts, stems)
+        terms["item_id"].extend([item_id] * len(by_stem))
+        terms["term"].extend(by_stem)
+        terms["tf"].extend(by_stem.values())
+    docs = {"item_id": [item_id for item_id, _ in counted], "doc_length": [c.total() for _, c in counted]}
+    return text_store.CleanedBatch(
+        texts=pa.table(texts, schema=text_store.TEXT_SCHEMA),
+        links=pa.table(links, schema=text_store.LINK_SCHEMA),
+        terms=pa.table(terms, schema=text_store.TERM_SCHEMA),
+        docs=pa.table(docs, schema=text_store.DOC_SCHEMA),
+        stems=pa.table({"word": list(stems), "stem": list(stems.values())}, schema=text_store.STEM_SCHEMA),
+    )
 
 
 def clean_range(
@@ -407,27 +421,24 @@ def clean_range(
     """Clean items seen in the range whose HTML or cleaner version changed since they were last cleaned."""
     report = CleanReport()
     feeds = feed_list.by_id() if feed_list else {}
-    stemmer = text_store.Stemmer()
     with warehouse.reading() as con, report.timings.measure("read"):
         pending_ids = text_store.pending_text_ids(con, first_key, last_key, CLEANER_VERSION)
 
-    def start(item_ids: list[str]) -> parallel.InFlight[tuple[dict, list[dict], tuple[list[str], list[int]]]]:
+    def start(item_ids: list[str]) -> parallel.InFlight[text_store.CleanedBatch]:
         with warehouse.reading() as con, report.timings.measure("read"):
             pending = text_store.load_pending_texts(con, item_ids)
         jobs = [(p, feeds.get(p.feed_id)) for p in pending]
-        return parallel.start_chunks(_clean_pending, jobs, workers=workers, weight=lambda j: len(j[0].html or ""))
+        return parallel.start_slices(_clean_slice, jobs, workers=workers, weight=lambda j: len(j[0].html or ""))
 
     size = CLEAN_BATCH_ITEMS
     batches = [pending_ids[first : first + size] for first in range(0, len(pending_ids), size)]
-    for cleaned in _overlapped(batches, start, report.timings, "clean"):
-        texts = [text for text, _, _ in cleaned]
-        links = [link for _, item_links, _ in cleaned for link in item_links]
-        terms = text_store.term_table([text["item_id"] for text in texts], [terms for _, _, terms in cleaned])
+    for slices in _overlapped(batches, start, report.timings, "clean"):
+        cleaned = text_store.CleanedBatch.concat(slices)
         with report.timings.measure("load"), warehouse.writing(publish=False) as con:
-            text_store.save_texts(con, texts, links, terms, stemmer)
-        report.cleaned += len(texts)
-        report.links += len(links)
-        report.languages.update(text["language"] or "unknown" for text in texts)
+            text_store.save_texts(con, cleaned)
+        report.cleaned += cleaned.texts.num_rows
+        report.links += cleaned.links.num_rows
+        report.languages.update(language or "unknown" for language in cleaned.texts["language"].to_pylist())
     if publish:
         with report.timings.measure("publish"):
             warehouse.publish()

@@ -1,10 +1,18 @@
-"""Words for the full-text index (pure). Must split text exactly as `search_items` splits a query in SQL."""
+"""Words and stems for the full-text index. Words must split text exactly as `search_items` splits a query in
+SQL; stems come from the Porter stemmer of DuckDB's fts extension, which also filled `search_stems` before."""
 
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections import Counter
+from collections.abc import Collection
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
 
 # The query side, in SQL (core functions only, so readers need no extension).
 TOKENIZE_SQL = r"regexp_split_to_array(lower(strip_accents({expr})), '[^\p{{L}}\p{{N}}]+')"
@@ -32,3 +40,57 @@ def term_frequencies(*texts: str | None) -> Counter[str]:
         if text:
             counts.update(words(text))
     return counts
+
+
+def stem_counts(counts: Counter[str], stems: dict[str, str]) -> dict[str, int]:
+    """Word counts -> stem counts ("runs" and "running" both count for "run")."""
+    by_stem: dict[str, int] = {}
+    for word, count in counts.items():
+        stem = stems[word]
+        by_stem[stem] = by_stem.get(stem, 0) + count
+    return by_stem
+
+
+class PorterStemmer:
+    """Porter stems through DuckDB's fts extension, loaded from the duckdb-extension-fts wheel (offline) into a
+    private in-memory database. Each word is stemmed once per process; the memo is bounded."""
+
+    MAX_MEMO = 500_000
+
+    def __init__(self) -> None:
+        self._memo: dict[str, str] = {}
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, words: Collection[str]) -> dict[str, str]:
+        with self._lock:
+            missing = [word for word in words if word not in self._memo]
+            if missing:
+                if len(self._memo) + len(missing) > self.MAX_MEMO:
+                    self._memo.clear()  # a vocabulary this big is mostly one-off words: start afresh
+                self._memo.update(zip(missing, self._stem(missing), strict=True))
+            return {word: self._memo[word] for word in words}
+
+    def _stem(self, words: list[str]) -> list[str]:
+        if self._con is None:
+            self._con = duckdb.connect(config={"threads": 1})
+            self._con.execute(f"LOAD '{fts_extension_path()}'")
+        # Through Arrow: a list parameter would cost seconds for 20,000 words, this takes milliseconds.
+        incoming = self._con.from_arrow(pa.table({"word": pa.array(words, pa.string())}))
+        return incoming.project("stem(word, 'porter')").fetch_arrow_table().column(0).to_pylist()
+
+
+@lru_cache(maxsize=1)
+def porter_stemmer() -> PorterStemmer:
+    """One per process (each parse/clean worker has its own)."""
+    return PorterStemmer()
+
+
+def fts_extension_path() -> Path:
+    import duckdb_extension_fts
+
+    version = duckdb.__version__
+    path = Path(duckdb_extension_fts.__file__).parent / "extensions" / f"v{version}" / "fts.duckdb_extension"
+    if not path.exists():
+        raise RuntimeError(f"fts extension for duckdb {version} not found at {path}; reinstall with make")
+    return path

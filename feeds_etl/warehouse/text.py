@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from feeds_etl.warehouse.items import TOUCHED_ITEMS_SQL
-from feeds_etl.warehouse.store import insert_arrow, registered_ids
+from feeds_etl.warehouse.store import insert_table, registered_ids
 
 TEXT_SCHEMA = pa.schema(
     [
@@ -90,31 +89,33 @@ def load_pending_texts(con: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) 
     return [PendingText(*row) for row in rows]
 
 
-TERM_SCHEMA = pa.schema([("item_id", pa.string()), ("word", pa.string()), ("tf", pa.int32())])
+TERM_SCHEMA = pa.schema([("item_id", pa.string()), ("term", pa.string()), ("tf", pa.int32())])
+DOC_SCHEMA = pa.schema([("item_id", pa.string()), ("doc_length", pa.int32())])
+STEM_SCHEMA = pa.schema([("word", pa.string()), ("stem", pa.string())])
 
 
-def term_table(item_ids: Sequence[str], terms: Sequence[tuple[list[str], list[int]]]) -> pa.Table:
-    """Columnar (item_id, word, tf) straight from each item's word counts, no per-row dicts."""
-    ids, words, counts = [], [], []
-    for item_id, (item_words, item_counts) in zip(item_ids, terms, strict=True):
-        ids.extend([item_id] * len(item_words))
-        words.extend(item_words)
-        counts.extend(item_counts)
-    return pa.table({"item_id": ids, "word": words, "tf": counts}, schema=TERM_SCHEMA)
+@dataclass(frozen=True)
+class CleanedBatch:
+    """What cleaning some items gives, as Arrow tables ready to append: a worker builds one per slice of
+    items (columns travel back cheaply), the writer concatenates them."""
+
+    texts: pa.Table  # TEXT_SCHEMA
+    links: pa.Table  # LINK_SCHEMA
+    terms: pa.Table  # TERM_SCHEMA: stemmed term frequencies per item
+    docs: pa.Table  # DOC_SCHEMA: words per item (BM25's document length)
+    stems: pa.Table  # STEM_SCHEMA: every word of these items and its stem, so queries can stem in plain SQL
+
+    @classmethod
+    def concat(cls, batches: Sequence[CleanedBatch]) -> CleanedBatch:
+        return cls(*(pa.concat_tables([getattr(b, name) for b in batches], promote_options="none")
+                     for name in ("texts", "links", "terms", "docs", "stems")))  # fmt: skip
 
 
-def save_texts(
-    con: duckdb.DuckDBPyConnection,
-    texts: Sequence[dict],
-    links: Sequence[dict],
-    terms: pa.Table,
-    stemmer: Stemmer,
-) -> int:
-    """Replace text, links and search terms of the given items in one go (Arrow bulk loads)."""
-    if not texts:
+def save_texts(con: duckdb.DuckDBPyConnection, batch: CleanedBatch) -> int:
+    """Replace text, links and search index rows of the batch's items in one go (Arrow bulk appends)."""
+    if batch.texts.num_rows == 0:
         return 0
-    ids = pa.table({"item_id": [t["item_id"] for t in texts]})
-    con.register("_text_ids", ids)
+    con.register("_text_ids", batch.texts.select(["item_id"]))
     try:
         # The four tables are written together, so an item without text has nothing to replace (a first
         # import then skips four scans of ever larger tables per batch).
@@ -122,56 +123,17 @@ def save_texts(
         if replacing.fetchone()[0]:
             for table in ("item_text", "item_links", "search_terms", "search_docs"):
                 con.execute(f"DELETE FROM {table} WHERE item_id IN (SELECT item_id FROM _text_ids)")
-        insert_arrow(con, "item_text", texts, TEXT_SCHEMA)
-        insert_arrow(con, "item_links", links, LINK_SCHEMA)
-        index_for_search(con, terms, stemmer)
     finally:
         con.unregister("_text_ids")
-    return len(texts)
-
-
-class Stemmer:
-    """Porter stems from DuckDB's fts extension, loaded from the duckdb-extension-fts wheel (offline)."""
-
-    def __init__(self) -> None:
-        import duckdb_extension_fts
-
-        version = duckdb.__version__
-        path = Path(duckdb_extension_fts.__file__).parent / "extensions" / f"v{version}" / "fts.duckdb_extension"
-        if not path.exists():
-            raise RuntimeError(f"fts extension for duckdb {version} not found at {path}; reinstall with make")
-        self.path = path
-
-    def load(self, con: duckdb.DuckDBPyConnection) -> None:
-        con.execute(f"LOAD '{self.path}'")
-
-
-def index_for_search(con: duckdb.DuckDBPyConnection, words: pa.Table, stemmer: Stemmer) -> None:
-    """Add per-item stemmed term frequencies and lengths; words are counted in Python by the cleaner.
-
-    Only words never seen before are stemmed (the fts extension's Porter stemmer, loaded from the wheel);
-    `search_stems` keeps the mapping so queries can stem in plain SQL.
-    """
-    con.register("_words", words)
+    insert_table(con, "item_text", batch.texts)
+    insert_table(con, "item_links", batch.links)
+    insert_table(con, "search_terms", batch.terms)
+    insert_table(con, "search_docs", batch.docs)
+    con.register("_stems", batch.stems)
     try:
-        has_new_words = con.execute(
-            "SELECT EXISTS (SELECT 1 FROM _words ANTI JOIN search_stems USING (word))"
-        ).fetchall()[0][0]
-        if has_new_words:
-            stemmer.load(con)
-            con.execute(
-                """INSERT INTO search_stems
-                   SELECT DISTINCT w.word, stem(w.word, 'porter') FROM _words w ANTI JOIN search_stems USING (word)"""
-            )
         con.execute(
-            """INSERT INTO search_terms
-               SELECT w.item_id, s.stem, sum(w.tf)::INTEGER FROM _words w JOIN search_stems s USING (word)
-               GROUP BY ALL"""
-        )
-        con.execute(
-            """INSERT INTO search_docs
-               SELECT i.item_id, coalesce(sum(w.tf), 0)::INTEGER
-               FROM _text_ids i LEFT JOIN _words w USING (item_id) GROUP BY i.item_id"""
+            "INSERT INTO search_stems SELECT DISTINCT word, stem FROM _stems ANTI JOIN search_stems USING (word)"
         )
     finally:
-        con.unregister("_words")
+        con.unregister("_stems")
+    return batch.texts.num_rows

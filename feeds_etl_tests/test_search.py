@@ -1,0 +1,68 @@
+"""The full-text index: words split as the SQL query side splits them, Porter stems, and `search_items`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from feeds_etl.pipeline import _clean_slice
+from feeds_etl.search import TOKENIZE_SQL, PorterStemmer, stem_counts, words
+from feeds_etl.warehouse import Warehouse
+from feeds_etl.warehouse.text import PendingText, save_texts
+
+TRICKY = [
+    "Hello, World! It's 2026-11-24 — état, ÉTÉ, naïve café",
+    "snake_case and CamelCase; e-mail user@example.org",
+    "Бишкек и Душанбе: «новости» 24.KG",
+    "日本語のテキスト and ﬁligree ligatures",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_python_splits_words_as_the_sql_query_side_does(text: str) -> None:
+    sql = duckdb.sql(f"SELECT {TOKENIZE_SQL.format(expr='$text')}", params={"text": text}).fetchone()[0]
+    assert words(text) == [word for word in sql if word]
+
+
+def test_porter_stems_come_from_the_fts_extension_and_survive_a_full_memo(monkeypatch: pytest.MonkeyPatch) -> None:
+    stemmer = PorterStemmer()
+    assert stemmer(["running", "runs", "connection"]) == {"running": "run", "runs": "run", "connection": "connect"}
+    monkeypatch.setattr(PorterStemmer, "MAX_MEMO", 3)
+    assert stemmer(["connected", "generously"]) == {"connected": "connect", "generously": "gener"}
+    assert stemmer(["runs"]) == {"runs": "run"}
+
+
+def test_word_counts_add_up_per_stem() -> None:
+    counts = Counter({"running": 2, "runs": 1, "fast": 3})
+    assert stem_counts(counts, {"running": "run", "runs": "run", "fast": "fast"}) == {"run": 3, "fast": 3}
+
+
+def test_an_item_is_found_by_another_form_of_its_words(tmp_path: Path) -> None:
+    items = [
+        PendingText("a", "f", "Marathon", None, "<p>She was running the whole distance.</p>", "sha-a"),
+        PendingText("b", "f", "Cooking", None, "<p>Recipes for bread and soup. Bread again.</p>", "sha-b"),
+    ]
+    batch = _clean_slice([(item, None) for item in items])
+    assert batch.docs.to_pylist() == [
+        {"item_id": "a", "doc_length": 7},
+        {"item_id": "b", "doc_length": 8},
+    ]
+    warehouse = Warehouse(tmp_path / "feeds.duckdb")
+    with warehouse.writing() as con:
+        con.execute(
+            """INSERT INTO items (item_id, feed_id, title, first_seen_at, last_seen_at, entry_sha256, version_count)
+               VALUES ('a', 'f', 'Marathon', now(), now(), 'sha-a', 1),
+                      ('b', 'f', 'Cooking', now(), now(), 'sha-b', 1)"""
+        )
+        save_texts(con, batch)
+        save_texts(con, batch)  # cleaning again replaces, never duplicates
+    with warehouse.published() as con:
+        assert con is not None
+        assert con.execute("SELECT item_id FROM search_items('run')").fetchall() == [("a",)]
+        assert con.execute("SELECT item_id FROM search_items('BREAD')").fetchall() == [("b",)]
+        assert con.execute("SELECT tf FROM search_terms WHERE item_id = 'b' AND term = 'bread'").fetchall() == [(2,)]
+        assert con.execute("SELECT count(*) FROM search_stems WHERE word = 'running'").fetchone()[0] == 1
