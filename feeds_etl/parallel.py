@@ -14,16 +14,18 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
-# Below this much input, starting worker processes costs more than it saves.
-MIN_PARALLEL_WEIGHT = 32 * 1024 * 1024
-MIN_PARALLEL_ITEMS = 200
-
 
 def default_workers() -> int:
     configured = os.environ.get("FEEDS_ETL_WORKERS")
     if configured:
         return max(1, int(configured))
     return max(1, len(os.sched_getaffinity(0)))
+
+
+def workers_for(work: float, minimum: float, workers: int | None = None) -> int:
+    """Processes for a whole range of work (in the caller's unit: bytes, items): 1, in-process, below `minimum`,
+    where starting the worker pool (about half a second) would cost more than it saves."""
+    return (workers or default_workers()) if work >= minimum else 1
 
 
 class InFlight(Generic[R]):
@@ -40,33 +42,21 @@ class InFlight(Generic[R]):
             raise
 
 
-def start_chunks(
-    fn: Callable[[T], R],
-    items: Sequence[T],
-    workers: int | None = None,
-    weight: Callable[[T], int] = lambda _item: 1,
-) -> InFlight[R]:
-    """`[fn(x) for x in items]`, in order, on several processes when the input is big enough; returns at once,
-    so the caller can store one batch while the workers do the next (`.result()` waits).
+def start_chunks(fn: Callable[[T], R], items: Sequence[T], workers: int) -> InFlight[R]:
+    """`[fn(x) for x in items]`, in order, on `workers` processes (in-process if 1); returns at once, so the
+    caller can store one batch while the workers do the next (`.result()` waits).
 
     `fn` must be a module-level function (it is pickled). Workers come from a forkserver, so they
     never inherit the threads and locks of the Dagster process that calls us.
     """
-    slices = start_slices(partial(_each, fn), items, workers, weight)
+    slices = start_slices(partial(_each, fn), items, workers)
     return InFlight(lambda: [result for chunk in slices.result() for result in chunk])
 
 
-def start_slices(
-    fn: Callable[[Sequence[T]], R],
-    items: Sequence[T],
-    workers: int | None = None,
-    weight: Callable[[T], int] = lambda _item: 1,
-) -> InFlight[R]:
+def start_slices(fn: Callable[[Sequence[T]], R], items: Sequence[T], workers: int) -> InFlight[R]:
     """`fn` over consecutive slices of `items`, one result per slice, in order (see `start_chunks`). For work
     whose result per slice is cheaper to hand back than per item, e.g. one Arrow table per slice."""
-    workers = workers or default_workers()
-    total_weight = sum(weight(item) for item in items)
-    if workers <= 1 or (len(items) < MIN_PARALLEL_ITEMS and total_weight < MIN_PARALLEL_WEIGHT):
+    if workers <= 1:
         return InFlight(lambda: [fn(items)])
     size = max(1, min(64, len(items) // (workers * 8) or 1))
     slices = [items[first : first + size] for first in range(0, len(items), size)]

@@ -298,9 +298,18 @@ def _parse_pending(pending: items_store.PendingContent) -> ParsedFeed:
     return parse_feed_fast(*args) or parse_feed(*args)
 
 
+def _parse_slice(pending: Sequence[items_store.PendingContent]) -> items_store.ParsedBatch:
+    """Parse some archived bodies into tables ready to store (runs in worker processes)."""
+    return items_store.ParsedBatch.from_feeds([_parse_pending(content) for content in pending])
+
+
 # Work is done in batches so memory stays flat however many feeds and items a run covers.
 PARSE_BATCH_BYTES = 32 * 1024 * 1024
 CLEAN_BATCH_ITEMS = 2000
+# Smaller ranges are parsed / cleaned in-process (about 0.8 s of work), where the worker pool's start-up
+# would cost as much as it saves. Decided per range, not per batch: a batch is smaller than this by design.
+PARALLEL_PARSE_BYTES = 16 * 1024 * 1024
+PARALLEL_CLEAN_ITEMS = 500
 
 
 def parse_range(
@@ -310,21 +319,23 @@ def parse_range(
     report = ParseReport()
     with warehouse.reading() as con, report.timings.measure("read"):
         pending = items_store.pending_contents(con, first_key, last_key)
+    workers = parallel.workers_for(sum(size or 0 for *_, size in pending), PARALLEL_PARSE_BYTES, workers)
 
-    def start(batch: list[tuple[str, str, int]]) -> parallel.InFlight[ParsedFeed]:
+    def start(batch: list[tuple[str, str, int]]) -> parallel.InFlight[items_store.ParsedBatch]:
         with warehouse.reading() as con, report.timings.measure("read"):
             contents = items_store.load_contents(con, [(feed_id, sha) for feed_id, sha, _ in batch])
-        return parallel.start_chunks(_parse_pending, contents, workers=workers, weight=lambda p: len(p.body))
+        return parallel.start_slices(_parse_slice, contents, workers)
 
-    for parsed in _overlapped(list(_batches_by_size(pending, PARSE_BATCH_BYTES)), start, report.timings, "parse"):
+    for slices in _overlapped(list(_batches_by_size(pending, PARSE_BATCH_BYTES)), start, report.timings, "parse"):
+        parsed = items_store.ParsedBatch.concat(slices)
         with report.timings.measure("load"), warehouse.writing(publish=False) as con:
             report.entries += items_store.save_parsed(con, parsed)
-        report.contents_parsed += len(parsed)
-        for feed in parsed:
-            if feed.error:
-                report.errors[feed.feed_id] = feed.error
-            elif feed.warning:
-                report.warnings[feed.feed_id] = feed.warning
+        report.contents_parsed += parsed.contents.num_rows
+        for content in parsed.contents.select(["feed_id", "warning", "error"]).to_pylist():
+            if content["error"]:
+                report.errors[content["feed_id"]] = content["error"]
+            elif content["warning"]:
+                report.warnings[content["feed_id"]] = content["warning"]
     with warehouse.writing(publish) as con, report.timings.measure("load"):
         changes = items_store.refresh_items(con, first_key, last_key)
         items_store.mark_parse_failures(con)
@@ -423,12 +434,13 @@ def clean_range(
     feeds = feed_list.by_id() if feed_list else {}
     with warehouse.reading() as con, report.timings.measure("read"):
         pending_ids = text_store.pending_text_ids(con, first_key, last_key, CLEANER_VERSION)
+    workers = parallel.workers_for(len(pending_ids), PARALLEL_CLEAN_ITEMS, workers)
 
     def start(item_ids: list[str]) -> parallel.InFlight[text_store.CleanedBatch]:
         with warehouse.reading() as con, report.timings.measure("read"):
             pending = text_store.load_pending_texts(con, item_ids)
         jobs = [(p, feeds.get(p.feed_id)) for p in pending]
-        return parallel.start_slices(_clean_slice, jobs, workers=workers, weight=lambda j: len(j[0].html or ""))
+        return parallel.start_slices(_clean_slice, jobs, workers)
 
     size = CLEAN_BATCH_ITEMS
     batches = [pending_ids[first : first + size] for first in range(0, len(pending_ids), size)]

@@ -269,7 +269,8 @@ def test_small_batches_on_worker_processes_give_the_same_tables(
     batched.root.mkdir()
     monkeypatch.setattr(pipeline, "PARSE_BATCH_BYTES", 64 * 1024)
     monkeypatch.setattr(pipeline, "CLEAN_BATCH_ITEMS", 50)
-    monkeypatch.setattr(parallel, "MIN_PARALLEL_ITEMS", 1)  # even small batches go to the worker processes
+    monkeypatch.setattr(pipeline, "PARALLEL_PARSE_BYTES", 0)  # even this small range goes to the worker processes
+    monkeypatch.setattr(pipeline, "PARALLEL_CLEAN_ITEMS", 0)
     monkeypatch.setattr(parallel, "default_workers", lambda: 2)
     result = batched.materialize(current_hour)
     assert result.success

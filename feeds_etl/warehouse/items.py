@@ -9,7 +9,7 @@ import duckdb
 import pyarrow as pa
 
 from feeds_etl.parse import PARSER_VERSION, ParsedFeed, entry_as_row
-from feeds_etl.warehouse.store import insert_arrow
+from feeds_etl.warehouse.store import insert_table
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -132,12 +132,47 @@ def load_contents(con: duckdb.DuckDBPyConnection, keys: Sequence[tuple[str, str]
     return [PendingContent(*row) for row in rows]
 
 
-def save_parsed(con: duckdb.DuckDBPyConnection, parsed: Sequence[ParsedFeed]) -> int:
+@dataclass(frozen=True)
+class ParsedBatch:
+    """What parsing some archived bodies gave, as Arrow tables ready to append: a worker builds one per slice
+    of bodies (columns travel back cheaply), the writer concatenates them."""
+
+    contents: pa.Table  # PARSED_SCHEMA: one row per body (its warning or error included)
+    entries: pa.Table  # ENTRY_SCHEMA: which entries each body listed, in order
+    versions: pa.Table  # VERSION_SCHEMA: each distinct (item_id, entry_sha256) once
+
+    @classmethod
+    def from_feeds(cls, parsed: Sequence[ParsedFeed]) -> ParsedBatch:
+        contents = [
+            {"feed_id": feed.feed_id, "content_sha256": feed.content_sha256, "parser_version": PARSER_VERSION,
+             "feed_title": feed.title, "entry_count": len(feed.entries), "warning": feed.warning, "error": feed.error}
+            for feed in parsed
+        ]  # fmt: skip
+        entries = [
+            {"feed_id": feed.feed_id, "content_sha256": feed.content_sha256, "position": position,
+             "item_id": entry.item_id, "entry_sha256": entry.entry_sha256}
+            for feed in parsed
+            for position, entry in enumerate(feed.entries)
+        ]  # fmt: skip
+        versions = {(e.item_id, e.entry_sha256): entry_as_row(e) for feed in parsed for e in feed.entries}
+        return cls(
+            pa.Table.from_pylist(contents, schema=PARSED_SCHEMA),
+            pa.Table.from_pylist(entries, schema=ENTRY_SCHEMA),
+            pa.Table.from_pylist(list(versions.values()), schema=VERSION_SCHEMA),
+        )
+
+    @classmethod
+    def concat(cls, batches: Sequence[ParsedBatch]) -> ParsedBatch:
+        return cls(
+            *(pa.concat_tables([getattr(b, name) for b in batches]) for name in ("contents", "entries", "versions"))
+        )
+
+
+def save_parsed(con: duckdb.DuckDBPyConnection, batch: ParsedBatch) -> int:
     """Store what each content yielded; item versions are content-addressed, so stored once."""
-    if not parsed:
+    if batch.contents.num_rows == 0:
         return 0
-    keys = pa.table({"feed_id": [p.feed_id for p in parsed], "content_sha256": [p.content_sha256 for p in parsed]})
-    con.register("_parsed_keys", keys)
+    con.register("_parsed_keys", batch.contents.select(["feed_id", "content_sha256"]))
     try:
         for table in ("parsed_contents", "feed_entries"):
             con.execute(
@@ -146,45 +181,20 @@ def save_parsed(con: duckdb.DuckDBPyConnection, parsed: Sequence[ParsedFeed]) ->
             )
     finally:
         con.unregister("_parsed_keys")
-
-    contents, entries, versions = [], [], {}
-    for feed in parsed:
-        contents.append(
-            {
-                "feed_id": feed.feed_id,
-                "content_sha256": feed.content_sha256,
-                "parser_version": PARSER_VERSION,
-                "feed_title": feed.title,
-                "entry_count": len(feed.entries),
-                "warning": feed.warning,
-                "error": feed.error,
-            }
-        )
-        for position, entry in enumerate(feed.entries):
-            entries.append(
-                {
-                    "feed_id": feed.feed_id,
-                    "content_sha256": feed.content_sha256,
-                    "position": position,
-                    "item_id": entry.item_id,
-                    "entry_sha256": entry.entry_sha256,
-                }
-            )
-            versions[(entry.item_id, entry.entry_sha256)] = entry_as_row(entry)
-    insert_arrow(con, "parsed_contents", contents, PARSED_SCHEMA)
-    insert_arrow(con, "feed_entries", entries, ENTRY_SCHEMA)
-    incoming = pa.Table.from_pylist(list(versions.values()), schema=VERSION_SCHEMA)
-    if incoming.num_rows:
-        con.register("_incoming_versions", incoming)
+    insert_table(con, "parsed_contents", batch.contents)
+    insert_table(con, "feed_entries", batch.entries)
+    if batch.versions.num_rows:
+        con.register("_incoming_versions", batch.versions)
         try:
+            # Two slices may carry the same version (two bodies of one feed listing the same entry).
             con.execute(
                 """INSERT INTO item_versions
-                   SELECT n.* FROM _incoming_versions n
+                   SELECT DISTINCT ON (n.item_id, n.entry_sha256) n.* FROM _incoming_versions n
                    ANTI JOIN item_versions v ON v.item_id = n.item_id AND v.entry_sha256 = n.entry_sha256"""
             )
         finally:
             con.unregister("_incoming_versions")
-    return len(entries)
+    return batch.entries.num_rows
 
 
 def refresh_items(con: duckdb.DuckDBPyConnection, first_key: str, last_key: str) -> ItemChanges:
