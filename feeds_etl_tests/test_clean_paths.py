@@ -8,11 +8,13 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from lxml import etree
 
+from feeds_etl import html_blocks
 from feeds_etl.clean import WORDPRESS_RULES, _as_html, clean_item
 from feeds_etl.feeds import REPO_ROOT, BoilerplateRules, load_feed_list
 from feeds_etl.fetch import sha256_hex
-from feeds_etl.html_blocks import lxml_blocks
+from feeds_etl.html_blocks import bs4_blocks, lxml_blocks
 from feeds_etl.parse import parse_feed
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
@@ -163,3 +165,50 @@ def test_a_malformed_link_in_a_title_paragraph_does_not_crash() -> None:
         "<p><a href='http://[bad'>Title</a></p><p>Body text of the article here.</p>", None, "https://x.example/p"
     )
     assert cleaned.text.endswith("Body text of the article here.")
+
+
+# -- the lxml walk's shortcut for paragraphs of plain inline markup -----------------------------------------
+
+TRICKY_INLINE = [
+    "<p>Before <!-- a comment --> after <em>em<!--x-->ph<?pi ignored?></em> tail</p><p>next</p>",
+    '<p>See <a href="https://a.example/1">one <a href="https://a.example/2">two</a> three</a> <b>end</b></p>',
+    '<p><a href=" https://a.example/img "><img src="x.png" alt="A picture"></a> and <a href="/t"><b>bold</b></a></p>',
+    '<p><a href="https://a.example/px"><img src="p.gif" width="1" height="1" alt="pixel"></a><i>x</i></p>',
+    "<p>Kanji <ruby>漢<rp>(</rp><rt>kan</rt><rp>)</rp>字</ruby> <em>text</em></p>",
+    '<p>Visible <span hidden>secret</span> and <span style="display:none">gone</span> <i>text</i></p>',
+    '<p>Text <span class="share">share this</span> <span id="main">kept</span> <small>skipped</small> end</p>',
+    "<p>Line one <em>still<br>line two</em> end</p><li>item <b>bold<br></b>after</li>",
+    "<pre>code <em>x\n  y</em>\n z <b>w</b></pre><p>a\u200bb&nbsp;\u00a0 <code>c</code>\n</p>",
+    "<table><tr><td>x <b>y</b></td><td><i>z</i> <a href='https://a.example/c'>cell</a></td></tr></table>",
+    "<ul><li><strong><a href='https://a.example/s'>Strong</a></strong></li><li><a>none</a> <a href=''>x</a></li></ul>",
+    "<p><em><strong><span title='t'>deep <sup>1</sup><sub>2</sub></span></strong></em> don't 1,400</p>",
+]
+
+
+@pytest.mark.parametrize("html", TRICKY_INLINE)
+def test_tricky_inline_markup_matches_with_and_without_the_shortcut(html: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    rules = BoilerplateRules(selectors=("p > small",))
+    fast = lxml_blocks(html, rules.selectors)
+    assert fast is not None
+    assert fast == bs4_blocks(html, rules.selectors)
+    assert_same(html, "Title", "https://a.example/post", rules)
+    monkeypatch.setattr(html_blocks, "_lxml_plain_anchors", lambda element, skipped: None)  # the full walk
+    assert lxml_blocks(html, rules.selectors) == fast
+
+
+def test_the_shortcut_takes_only_plain_paragraphs() -> None:
+    def anchors(inner: str, skip: str | None = None) -> list[str] | None:
+        paragraph = etree.HTML(f"<p>{inner}</p>").find(".//p")
+        skipped = set(paragraph.iter(skip)) if skip else set()
+        found = html_blocks._lxml_plain_anchors(paragraph, skipped)
+        return None if found is None else [anchor.get("href") for anchor in found]
+
+    assert anchors('a <!-- c --> <em>b <a href="1">c</a></em> <a href="2" title="t"><img alt="x"></a>') == ["1", "2"]
+    assert anchors('<img src="p.gif" width="1" height="1"> <span title="t">x</span>') == []
+    not_plain = [
+        "a<br>b", "<ruby>x<rt>y</rt></ruby>", "<span hidden>x</span>", "<i style='color: red'>x</i>",
+        "<span class='x'>x</span>", "<b id='x'>x</b>", "<em aria-hidden='false'>x</em>", "<script>x</script>",
+    ]  # fmt: skip
+    for inner in not_plain:
+        assert anchors(inner) is None, inner
+    assert anchors("<em>x</em>", skip="em") is None
