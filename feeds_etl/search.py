@@ -17,6 +17,8 @@ import pyarrow as pa
 # The query side, in SQL (core functions only, so readers need no extension).
 TOKENIZE_SQL = r"regexp_split_to_array(lower(strip_accents({expr})), '[^\p{{L}}\p{{N}}]+')"
 _WORD = re.compile(r"[^\W_]+")
+# Every byte but ASCII letters and digits becomes a space: on ASCII text, split() then gives _WORD's runs.
+_ASCII_NOT_WORD_AS_SPACE = bytes(code if code < 128 and chr(code).isalnum() else 0x20 for code in range(256))
 
 
 # Combining marks (category Mn) of the Basic Multilingual Plane, dropped after NFD decomposition.
@@ -36,9 +38,16 @@ def words(text: str) -> list[str]:
 
 def term_frequencies(*texts: str | None) -> Counter[str]:
     counts: Counter[str] = Counter()
+    ascii_counts: Counter[bytes] = Counter()
     for text in texts:
-        if text:
+        if not text:
+            continue
+        if text.isascii():  # the same words as `words`, twice as fast: translate and split run in C
+            ascii_counts.update(text.encode().lower().translate(_ASCII_NOT_WORD_AS_SPACE).split())
+        else:
             counts.update(words(text))
+    for word, count in ascii_counts.items():
+        counts[word.decode()] += count
     return counts
 
 

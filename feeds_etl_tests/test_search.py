@@ -9,13 +9,14 @@ import duckdb
 import pytest
 
 from feeds_etl.pipeline import _clean_slice
-from feeds_etl.search import TOKENIZE_SQL, PorterStemmer, stem_counts, words
+from feeds_etl.search import TOKENIZE_SQL, PorterStemmer, stem_counts, term_frequencies, words
 from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse.text import PendingText, save_texts
 
 TRICKY = [
     "Hello, World! It's 2026-11-24 — état, ÉTÉ, naïve café",
     "snake_case and CamelCase; e-mail user@example.org",
+    "ASCII only: tabs\tand\nnewlines, x2 3x 1.5 [brackets] {braces} ~tilde~ `tick` a|b under__score 007",
     "Бишкек и Душанбе: «новости» 24.KG",
     "日本語のテキスト and ﬁligree ligatures",
     "",
@@ -26,6 +27,7 @@ TRICKY = [
 def test_python_splits_words_as_the_sql_query_side_does(text: str) -> None:
     sql = duckdb.sql(f"SELECT {TOKENIZE_SQL.format(expr='$text')}", params={"text": text}).fetchone()[0]
     assert words(text) == [word for word in sql if word]
+    assert term_frequencies(text, text.upper()) == Counter(words(text) + words(text.upper()))
 
 
 def test_porter_stems_come_from_the_fts_extension_and_survive_a_full_memo(monkeypatch: pytest.MonkeyPatch) -> None:
