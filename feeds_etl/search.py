@@ -38,16 +38,13 @@ def words(text: str) -> list[str]:
 
 def term_frequencies(*texts: str | None) -> Counter[str]:
     counts: Counter[str] = Counter()
-    ascii_counts: Counter[bytes] = Counter()
     for text in texts:
         if not text:
-            continue
-        if text.isascii():  # the same words as `words`, twice as fast: translate and split run in C
-            ascii_counts.update(text.encode().lower().translate(_ASCII_NOT_WORD_AS_SPACE).split())
+            pass
+        elif text.isascii():  # the same words as `words`, twice as fast: lower, translate and split run in C
+            counts.update(text.encode().lower().translate(_ASCII_NOT_WORD_AS_SPACE).decode().split())
         else:
             counts.update(words(text))
-    for word, count in ascii_counts.items():
-        counts[word.decode()] += count
     return counts
 
 
