@@ -41,14 +41,17 @@ def build(warehouse: Warehouse, n_items: int) -> dict[str, float]:
             """CREATE TEMP TABLE vocab AS SELECT i AS rank, 'w' || i::VARCHAR AS word FROM range(1, 20001) t(i)"""
         )
         con.execute(
-            f"""INSERT INTO items
-            SELECT 'item' || i, 'feed' || (i % 500), 'guid' || i, 'https://example.org/' || i,
+            f"""INSERT INTO item_versions
+            SELECT 'item' || i, 'sha' || i, 'feed' || (i % 500), 'guid' || i, 'https://example.org/' || i,
                    'Title ' || i || CASE WHEN i % 997 = 0 THEN ' Khorasan radicalisation' ELSE '' END,
                    NULL, TIMESTAMPTZ '2026-06-30 00:00:00+00' - to_minutes((i * 7919) % (60 * 24 * 60)),
                    NULL, NULL, NULL,
-                   list_transform(range(2 + i % 5), k -> 'tag' || ((i * 31 + k * 17) % 300)),
-                   TIMESTAMPTZ '2026-07-01 00:00:00+00', TIMESTAMPTZ '2026-07-01 00:00:00+00', 'sha' || i, 1
+                   list_transform(range(2 + i % 5), k -> 'tag' || ((i * 31 + k * 17) % 300))
             FROM range({n_items}) t(i)"""
+        )
+        con.execute(
+            """INSERT INTO item_state SELECT item_id, entry_sha256, TIMESTAMPTZ '2026-07-01 00:00:00+00',
+               TIMESTAMPTZ '2026-07-01 00:00:00+00', 1 FROM item_versions"""
         )
         # ~300 words per item; frequent words dominate, as in real text.
         con.execute(

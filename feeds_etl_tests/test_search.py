@@ -56,10 +56,10 @@ def test_an_item_is_found_by_another_form_of_its_words(tmp_path: Path) -> None:
     warehouse = Warehouse(tmp_path / "feeds.duckdb")
     with warehouse.writing() as con:
         con.execute(
-            """INSERT INTO items (item_id, feed_id, title, first_seen_at, last_seen_at, entry_sha256, version_count)
-               VALUES ('a', 'f', 'Marathon', now(), now(), 'sha-a', 1),
-                      ('b', 'f', 'Cooking', now(), now(), 'sha-b', 1)"""
+            """INSERT INTO item_versions (item_id, entry_sha256, feed_id, title)
+               VALUES ('a', 'sha-a', 'f', 'Marathon'), ('b', 'sha-b', 'f', 'Cooking')"""
         )
+        con.execute("INSERT INTO item_state SELECT item_id, entry_sha256, now(), now(), 1 FROM item_versions")
         save_texts(con, batch)
         save_texts(con, batch)  # cleaning again replaces, never duplicates
     with warehouse.published() as con:

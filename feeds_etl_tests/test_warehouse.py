@@ -42,6 +42,39 @@ def test_version_7_database_gains_has_body_from_its_bodies(tmp_path: Path) -> No
         assert con.execute("SELECT value FROM _meta").fetchall() == [(str(SCHEMA_VERSION),)]
 
 
+def test_version_8_items_table_becomes_a_view_over_its_versions(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    with duckdb.connect(str(path)) as con:
+        versions = """item_id VARCHAR, entry_sha256 VARCHAR, feed_id VARCHAR, guid VARCHAR, link VARCHAR,
+            title VARCHAR, author VARCHAR, published_at TIMESTAMPTZ, updated_at TIMESTAMPTZ, summary_html VARCHAR,
+            content_html VARCHAR, categories VARCHAR[]"""
+        con.execute(f"CREATE TABLE item_versions ({versions})")
+        con.execute(
+            """CREATE TABLE items (item_id VARCHAR, feed_id VARCHAR, guid VARCHAR, link VARCHAR, title VARCHAR,
+               author VARCHAR, published_at TIMESTAMPTZ, updated_at TIMESTAMPTZ, summary_html VARCHAR,
+               content_html VARCHAR, categories VARCHAR[], first_seen_at TIMESTAMPTZ, last_seen_at TIMESTAMPTZ,
+               entry_sha256 VARCHAR, version_count INTEGER)"""
+        )
+        con.execute(
+            """INSERT INTO item_versions VALUES
+               ('i', 'v1', 'f', 'g', 'l', 'Old title', NULL, NULL, NULL, NULL, '<p>old</p>', ['a']),
+               ('i', 'v2', 'f', 'g', 'l', 'New title', NULL, NULL, NULL, NULL, '<p>new</p>', ['b'])"""
+        )
+        con.execute(
+            """INSERT INTO items VALUES ('i', 'f', 'g', 'l', 'New title', NULL, NULL, NULL, NULL, '<p>new</p>', ['b'],
+               '2026-11-01 00:00:00+00', '2026-11-02 00:00:00+00', 'v2', 2)"""
+        )
+        before = con.execute("SELECT * FROM items").fetchall()
+        con.execute("CREATE TABLE _meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        con.execute("INSERT INTO _meta VALUES ('schema_version', '8')")
+    with duckdb.connect(str(path)) as con:
+        migrate(con)
+        kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'items'").fetchone()
+        assert kind == ("VIEW",)
+        assert con.execute("SELECT * FROM items").fetchall() == before
+        assert con.execute("SELECT item_id, entry_sha256, version_count FROM item_state").fetchall() == [("i", "v2", 2)]
+
+
 def _row_groups(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return con.execute("SELECT count(DISTINCT row_group_id) FROM pragma_storage_info(?)", [table]).fetchone()[0]
 

@@ -201,9 +201,9 @@ def refresh_items(con: duckdb.DuckDBPyConnection, first_key: str, last_key: str)
     """Merge what the range's snapshots saw into `items`.
 
     first/last_seen_at widen to cover the range's sightings; the row takes the range's latest version
-    when that sighting is at least as recent as the row's. Only new or changed items are rewritten (with
-    their HTML); items merely seen again get their timestamps updated. Merging is order-independent and
-    idempotent: materializing any partitions, in any order, any number of times, gives the same rows.
+    when that sighting is at least as recent as the row's. `items` is `item_state` joined to the versions,
+    so only `item_state` is written. Merging is order-independent and idempotent: materializing any
+    partitions, in any order, any number of times, gives the same rows.
     """
     params = {"first_key": first_key, "last_key": last_key}
     con.execute(
@@ -236,32 +236,20 @@ def refresh_items(con: duckdb.DuckDBPyConnection, first_key: str, last_key: str)
                i.item_id IS NULL AS is_new,
                i.entry_sha256 AS old_sha256,
                versions.version_count
-        FROM _span s JOIN versions USING (item_id) LEFT JOIN items i USING (item_id)
+        FROM _span s JOIN versions USING (item_id) LEFT JOIN item_state i USING (item_id)
         """
     )
+    # The HTML stays in item_versions: moving an item to another version, or seeing it again, only
+    # rewrites its small item_state row (and only if something in it changed).
     con.execute(
-        """DELETE FROM items WHERE item_id IN
-           (SELECT item_id FROM _merged WHERE NOT is_new AND old_sha256 <> entry_sha256)"""
+        """DELETE FROM item_state s USING _merged m
+           WHERE s.item_id = m.item_id AND (s.entry_sha256 <> m.entry_sha256 OR s.first_seen_at <> m.first_seen_at
+                 OR s.last_seen_at <> m.last_seen_at OR s.version_count <> m.version_count)"""
     )
     con.execute(
-        """
-        INSERT INTO items
-        SELECT v.item_id, v.feed_id, v.guid, v.link, v.title, v.author, v.published_at, v.updated_at,
-               v.summary_html, v.content_html, v.categories,
-               m.first_seen_at, m.last_seen_at, m.entry_sha256, m.version_count
-        FROM _merged m JOIN item_versions v USING (item_id, entry_sha256)
-        WHERE m.is_new OR m.old_sha256 <> m.entry_sha256
-        """
-    )
-    con.execute(
-        """
-        UPDATE items SET first_seen_at = m.first_seen_at, last_seen_at = m.last_seen_at,
-                         version_count = m.version_count
-        FROM _merged m
-        WHERE items.item_id = m.item_id AND NOT m.is_new AND m.old_sha256 = m.entry_sha256
-          AND (items.first_seen_at <> m.first_seen_at OR items.last_seen_at <> m.last_seen_at
-               OR items.version_count <> m.version_count)
-        """
+        """INSERT INTO item_state
+           SELECT item_id, entry_sha256, first_seen_at, last_seen_at, version_count
+           FROM _merged ANTI JOIN item_state USING (item_id)"""
     )
     new, updated, touched = con.execute(
         """SELECT count(*) FILTER (WHERE is_new),

@@ -9,7 +9,8 @@ from __future__ import annotations
 from feeds_etl.search import TOKENIZE_SQL
 
 # Bump when a table changes shape; `migrate` then rebuilds what it must.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
+_STATE_COLUMNS = ("first_seen_at", "last_seen_at", "entry_sha256", "version_count")
 
 TABLES: dict[str, str] = {
     "feed_snapshots": """
@@ -79,21 +80,12 @@ TABLES: dict[str, str] = {
         content_html VARCHAR,
         categories VARCHAR[]
     """,
-    "items": """
+    # Which version of each item is current, and when the item was seen: `items` joins it to its version.
+    "item_state": """
         item_id VARCHAR NOT NULL,
-        feed_id VARCHAR NOT NULL,
-        guid VARCHAR,
-        link VARCHAR,
-        title VARCHAR,
-        author VARCHAR,
-        published_at TIMESTAMPTZ,
-        updated_at TIMESTAMPTZ,
-        summary_html VARCHAR,
-        content_html VARCHAR,
-        categories VARCHAR[],
+        entry_sha256 VARCHAR NOT NULL,
         first_seen_at TIMESTAMPTZ NOT NULL,
         last_seen_at TIMESTAMPTZ NOT NULL,
-        entry_sha256 VARCHAR NOT NULL,
         version_count INTEGER NOT NULL
     """,
     "item_text": """
@@ -162,7 +154,22 @@ TABLES: dict[str, str] = {
 }
 
 
+# Column names and types of the `items` view (for metadata column schemas).
+ITEM_COLUMNS = [
+    ("item_id", "VARCHAR"), ("feed_id", "VARCHAR"), ("guid", "VARCHAR"), ("link", "VARCHAR"), ("title", "VARCHAR"),
+    ("author", "VARCHAR"), ("published_at", "TIMESTAMPTZ"), ("updated_at", "TIMESTAMPTZ"),
+    ("summary_html", "VARCHAR"), ("content_html", "VARCHAR"), ("categories", "VARCHAR[]"),
+    ("first_seen_at", "TIMESTAMPTZ"), ("last_seen_at", "TIMESTAMPTZ"), ("entry_sha256", "VARCHAR"),
+    ("version_count", "INTEGER"),
+]  # fmt: skip
+
 VIEWS: dict[str, str] = {
+    # Every item once, as its current version: the HTML is stored once, in item_versions (first, since the
+    # other views read it).
+    "items": f"""
+        SELECT {", ".join(("s." if name in _STATE_COLUMNS else "v.") + name for name, _ in ITEM_COLUMNS)}
+        FROM item_state s JOIN item_versions v USING (item_id, entry_sha256)
+    """,
     "tag_trends": """
         WITH tagged AS (
             SELECT t.tag, (coalesce(i.published_at, i.first_seen_at) AT TIME ZONE 'UTC')::DATE AS day
@@ -252,6 +259,12 @@ MACROS: dict[str, str] = {
 
 
 # Changes to tables that already exist, after CREATE TABLE IF NOT EXISTS (idempotent, applied in order).
+# Before the DDL: 9 turned the `items` table into a view over item_state and item_versions.
+UPGRADES_BEFORE_DDL = [
+    """CREATE TABLE IF NOT EXISTS item_state AS
+       SELECT item_id, entry_sha256, first_seen_at, last_seen_at, version_count FROM items""",
+    "DROP TABLE items",
+]
 UPGRADES = [
     # 8: whether a snapshot holds its body, without reading the body column (cold, that reads every blob page)
     "ALTER TABLE feed_snapshots ADD COLUMN IF NOT EXISTS has_body BOOLEAN DEFAULT false",
@@ -297,7 +310,9 @@ COLUMN_DOCS: dict[str, str] = {
 
 
 def table_columns(name: str) -> list[tuple[str, str]]:
-    """(column, type) pairs of a table, read from its DDL: used for metadata column schemas."""
+    """(column, type) pairs of a table, read from its DDL (or of the `items` view): for metadata column schemas."""
+    if name == "items":
+        return list(ITEM_COLUMNS)
     columns = []
     for line in TABLES[name].strip().splitlines():
         parts = line.strip().rstrip(",").split()

@@ -25,7 +25,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from feeds_etl.warehouse.schema import SCHEMA_VERSION, UPGRADES, ddl_statements
+from feeds_etl.warehouse.schema import SCHEMA_VERSION, UPGRADES, UPGRADES_BEFORE_DDL, ddl_statements
 
 LOCK_TIMEOUT_SECONDS = 3600.0
 # DuckDB would take up to 80% of RAM; a bound keeps the run's memory flat as the corpus grows (DuckDB
@@ -265,6 +265,10 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
         row = None
     if row and int(row[0]) == SCHEMA_VERSION:
         return
+    items_type = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'items'").fetchone()
+    if items_type and items_type[0] == "BASE TABLE":
+        for statement in UPGRADES_BEFORE_DDL:
+            con.execute(statement)
     for statement in [*ddl_statements(), *UPGRADES]:
         con.execute(statement)
     con.execute(

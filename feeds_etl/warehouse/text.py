@@ -45,23 +45,24 @@ class PendingText:
     source_sha256: str
 
 
-# What the text is made from: the item's version (its hash covers title and HTML); a new version, new text.
-SOURCE_SHA_SQL = "i.entry_sha256"
+# What the text is made from: the item's current version (its hash covers title and HTML); a new version, new
+# text. `items` is item_state joined to item_versions; these queries join them themselves, for the versions'
+# storage order (rowid).
+CURRENT_VERSIONS_SQL = "item_state s JOIN item_versions v USING (item_id, entry_sha256)"
 
 
 def pending_text_ids(con: duckdb.DuckDBPyConnection, first_key: str, last_key: str, cleaner_version: str) -> list[str]:
     """Items seen in the range whose text is missing, or was made from other HTML or by another cleaner.
 
-    In storage order, so a batch of neighbours in this list is one stretch of the table (see
+    In storage order, so a batch of neighbours in this list is one stretch of `item_versions` (see
     `load_pending_texts`)."""
     rows = con.execute(
         f"""
         WITH touched AS ({TOUCHED_ITEMS_SQL})
-        SELECT i.item_id
-        FROM items i JOIN touched USING (item_id) LEFT JOIN item_text t USING (item_id)
-        WHERE t.item_id IS NULL OR t.cleaner_version <> $cleaner_version
-           OR t.source_sha256 <> {SOURCE_SHA_SQL}
-        ORDER BY i.rowid
+        SELECT s.item_id
+        FROM {CURRENT_VERSIONS_SQL} JOIN touched USING (item_id) LEFT JOIN item_text t USING (item_id)
+        WHERE t.item_id IS NULL OR t.cleaner_version <> $cleaner_version OR t.source_sha256 <> s.entry_sha256
+        ORDER BY v.rowid
         """,
         {"first_key": first_key, "last_key": last_key, "cleaner_version": cleaner_version},
     ).fetchall()
@@ -69,21 +70,21 @@ def pending_text_ids(con: duckdb.DuckDBPyConnection, first_key: str, last_key: s
 
 
 def load_pending_texts(con: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) -> list[PendingText]:
-    """The items to clean: a batch of `pending_text_ids`, so one stretch of the table."""
+    """The items to clean: a batch of `pending_text_ids`, so one stretch of `item_versions`."""
     if not item_ids:
         return []
     with registered_ids(con, "_pending_ids", "item_id", item_ids):
         # Where the batch lies first (ids only), then its HTML from that stretch alone: the scan skips what
-        # lies outside a rowid range, while a join alone reads every item's HTML, once per batch.
+        # lies outside a rowid range, while a join alone reads every version's HTML, once per batch.
         first, last = con.execute(
-            "SELECT min(rowid), max(rowid) FROM items SEMI JOIN _pending_ids USING (item_id)"
+            f"SELECT min(v.rowid), max(v.rowid) FROM {CURRENT_VERSIONS_SQL} SEMI JOIN _pending_ids USING (item_id)"
         ).fetchone()
         rows = con.execute(
-            f"""SELECT i.item_id, i.feed_id, i.title, i.link, coalesce(i.content_html, i.summary_html),
-                       {SOURCE_SHA_SQL}
-                FROM items i SEMI JOIN _pending_ids USING (item_id)
-                WHERE i.rowid BETWEEN $first AND $last
-                ORDER BY i.rowid""",
+            f"""SELECT v.item_id, v.feed_id, v.title, v.link, coalesce(v.content_html, v.summary_html),
+                       v.entry_sha256
+                FROM {CURRENT_VERSIONS_SQL} SEMI JOIN _pending_ids USING (item_id)
+                WHERE v.rowid BETWEEN $first AND $last
+                ORDER BY v.rowid""",
             {"first": first, "last": last},
         ).fetchall()
     return [PendingText(*row) for row in rows]
