@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -165,17 +165,24 @@ def _fetch_into_archive(
     snapshots: list[Snapshot] = []
     batch: list[FetchResult] = []
 
-    def store_batch(con: duckdb.DuckDBPyConnection) -> None:
-        stored = snapshot_store.stored_hashes(con, [result.feed_id for result in batch])
-        classified = [_classify(result, stored, partition_key) for result in batch]
+    def store(pending: list[FetchResult], con: duckdb.DuckDBPyConnection) -> None:
+        stored = snapshot_store.stored_hashes(con, [result.feed_id for result in pending])
+        classified = [_classify(result, stored, partition_key) for result in pending]
         snapshot_store.save_snapshots(con, classified)
         for snap in classified:
             if snap.store_body and snap.result.body is not None:
                 report.new_bytes += len(snap.result.body)
             snapshots.append(replace(snap, result=replace(snap.result, body=None)))
             results.append(snapshots[-1].result)
-        batch.clear()
 
+    def store_alone(pending: list[FetchResult]) -> None:
+        with report.timings.measure("store"), warehouse.writing(publish=False) as con:
+            store(pending, con)
+
+    # Full batches are stored by one writer thread while the fetch goes on (DuckDB releases the GIL); at most
+    # one batch waits for it, so memory stays flat however many feeds there are.
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+    storing: Future[None] | None = None
     try:
         with report.timings.measure("fetch"):
             batch_bytes = 0
@@ -185,19 +192,23 @@ def _fetch_into_archive(
                 if result.feed_id in history_due:
                     first_pages.append(result)
                 batch_bytes += len(result.body or b"")
-                if batch_bytes >= STORE_BATCH_BYTES:  # memory stays flat however many feeds there are
-                    with report.timings.measure("store"), warehouse.writing(publish=False) as con:
-                        store_batch(con)
-                    batch_bytes = 0
+                if batch_bytes >= STORE_BATCH_BYTES:
+                    if storing is not None:
+                        storing.result()
+                    storing = writer.submit(store_alone, batch)
+                    batch, batch_bytes = [], 0
+            if storing is not None:
+                storing.result()
         with report.timings.measure("history"):
             history_pages = _import_history(
                 [f for f in due if f.feed_id in history_due], first_pages, settings, client, now
             )
     finally:
+        writer.shutdown()  # waits for a store under way, also when the fetch failed
         client.close()
 
     with warehouse.writing(publish) as con, report.timings.measure("store"):
-        store_batch(con)  # the last batch (a steady hour's only one) shares the final transaction
+        store(batch, con)  # the last batch (a steady hour's only one) shares the final transaction
         stored = snapshot_store.stored_hashes(con, [f.feed_id for f in due])
         extra = [Snapshot(result, partition_key, "skipped", False) for result in skipped]
         for pages in history_pages.values():

@@ -242,10 +242,12 @@ def test_bodies_stored_in_small_batches_give_the_same_archive(
 ) -> None:
     from feeds_etl import pipeline
 
-    monkeypatch.setattr(pipeline, "STORE_BATCH_BYTES", 1)  # every fetched body is its own write transaction
+    # Every fetched body is its own write transaction, stored by the writer thread while the fetch goes on.
+    monkeypatch.setattr(pipeline, "STORE_BATCH_BYTES", 1)
     result = project.materialize(current_hour)
     assert result.success
     assert project.query("SELECT count(*), count(body) FROM feed_snapshots") == [(5, 5)]
+    assert project.query("SELECT count(*) FROM feed_health WHERE last_success_at IS NOT NULL") == [(5,)]
     assert project.query("SELECT count(*) FROM items")[0][0] == 322
     raw = result.asset_materializations_for_node("raw_feed_xml")[0].metadata
     assert raw["feeds_new_content"].value == 5
