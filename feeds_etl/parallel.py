@@ -8,7 +8,6 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from functools import partial
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -42,20 +41,15 @@ class InFlight(Generic[R]):
             raise
 
 
-def start_chunks(fn: Callable[[T], R], items: Sequence[T], workers: int) -> InFlight[R]:
-    """`[fn(x) for x in items]`, in order, on `workers` processes (in-process if 1); returns at once, so the
-    caller can store one batch while the workers do the next (`.result()` waits).
+def start_slices(fn: Callable[[Sequence[T]], R], items: Sequence[T], workers: int) -> InFlight[R]:
+    """`fn` over consecutive slices of `items`, one result per slice, in order, on `workers` processes
+    (in-process, as one slice, if 1). Returns at once, so the caller can store one batch while the workers do
+    the next (`.result()` waits). A result per slice travels back cheaper than one per item (e.g. one Arrow
+    table per slice).
 
     `fn` must be a module-level function (it is pickled). Workers come from a forkserver, so they
     never inherit the threads and locks of the Dagster process that calls us.
     """
-    slices = start_slices(partial(_each, fn), items, workers)
-    return InFlight(lambda: [result for chunk in slices.result() for result in chunk])
-
-
-def start_slices(fn: Callable[[Sequence[T]], R], items: Sequence[T], workers: int) -> InFlight[R]:
-    """`fn` over consecutive slices of `items`, one result per slice, in order (see `start_chunks`). For work
-    whose result per slice is cheaper to hand back than per item, e.g. one Arrow table per slice."""
     if workers <= 1:
         return InFlight(lambda: [fn(items)])
     size = max(1, min(64, len(items) // (workers * 8) or 1))
@@ -66,10 +60,6 @@ def start_slices(fn: Callable[[Sequence[T]], R], items: Sequence[T], workers: in
         _shutdown()
         raise
     return InFlight(lambda: list(results))
-
-
-def _each(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    return [fn(item) for item in items]
 
 
 _pools: dict[int, ProcessPoolExecutor] = {}
