@@ -43,6 +43,7 @@ from feeds_etl.warehouse import snapshots as snapshot_store
 from feeds_etl.warehouse import tags as tag_store
 from feeds_etl.warehouse import text as text_store
 from feeds_etl.warehouse.snapshots import Snapshot
+from feeds_etl.warehouse.store import concat_fieldwise
 
 B = TypeVar("B")
 R = TypeVar("R")
@@ -338,7 +339,7 @@ def parse_range(
         return parallel.start_slices(_parse_slice, contents, workers)
 
     for slices in _overlapped(list(_batches_by_size(pending, PARSE_BATCH_BYTES)), start, report.timings, "parse"):
-        parsed = items_store.ParsedBatch.concat(slices)
+        parsed = concat_fieldwise(slices)
         with report.timings.measure("load"), warehouse.writing(publish=False) as con:
             report.entries += items_store.save_parsed(con, parsed)
         report.contents_parsed += parsed.contents.num_rows
@@ -397,35 +398,32 @@ class CleanReport:
 
 def _clean_slice(jobs: Sequence[tuple[text_store.PendingText, Feed | None]]) -> text_store.CleanedBatch:
     """Clean some items and index their words for search (runs in worker processes)."""
-    texts: dict[str, list] = {name: [] for name in text_store.TEXT_SCHEMA.names}
-    links: dict[str, list] = {name: [] for name in text_store.LINK_SCHEMA.names}
-    counted: list[tuple[str, Counter[str]]] = []
+    texts, links, counted = [], [], []
     for pending, feed in jobs:
         cleaned = clean_item(pending.html, pending.title, pending.link, feed.boilerplate if feed else None)
-        for name, value in (
-            ("item_id", pending.item_id), ("text", cleaned.text), ("word_count", cleaned.word_count),
-            ("language", cleaned.language), ("reading_time_minutes", cleaned.reading_time_minutes),
-            ("cleaner_version", CLEANER_VERSION), ("source_sha256", pending.source_sha256),
-        ):  # fmt: skip
-            texts[name].append(value)
-        for position, link in enumerate(cleaned.links):
-            for name, value in (
-                ("item_id", pending.item_id), ("position", position), ("url", link.url),
-                ("domain", link.domain), ("anchor_text", link.anchor_text),
-            ):  # fmt: skip
-                links[name].append(value)
+        texts.append(
+            {"item_id": pending.item_id, "text": cleaned.text, "word_count": cleaned.word_count,
+             "language": cleaned.language, "reading_time_minutes": cleaned.reading_time_minutes,
+             "cleaner_version": CLEANER_VERSION, "source_sha256": pending.source_sha256}
+        )  # fmt: skip
+        links += [
+            {"item_id": pending.item_id, "position": n, "url": link.url, "domain": link.domain,
+             "anchor_text": link.anchor_text}
+            for n, link in enumerate(cleaned.links)
+        ]  # fmt: skip
         counted.append((pending.item_id, term_frequencies(pending.title, cleaned.text)))
     stems = porter_stemmer()({word for _, counts in counted for word in counts})
+    # Hundreds of terms per item: built column by column, not as a dict per row.
     terms: dict[str, list] = {"item_id": [], "term": [], "tf": []}
     for item_id, counts in counted:
         by_stem = stem_counts(counts, stems)
-        terms["item_id"].extend([item_id] * len(by_stem))
-        terms["term"].extend(by_stem)
-        terms["tf"].extend(by_stem.values())
+        terms["item_id"] += [item_id] * len(by_stem)
+        terms["term"] += by_stem
+        terms["tf"] += by_stem.values()
     docs = {"item_id": [item_id for item_id, _ in counted], "doc_length": [c.total() for _, c in counted]}
     return text_store.CleanedBatch(
-        texts=pa.table(texts, schema=text_store.TEXT_SCHEMA),
-        links=pa.table(links, schema=text_store.LINK_SCHEMA),
+        texts=pa.Table.from_pylist(texts, schema=text_store.TEXT_SCHEMA),
+        links=pa.Table.from_pylist(links, schema=text_store.LINK_SCHEMA),
         terms=pa.table(terms, schema=text_store.TERM_SCHEMA),
         docs=pa.table(docs, schema=text_store.DOC_SCHEMA),
         stems=pa.table({"word": list(stems), "stem": list(stems.values())}, schema=text_store.STEM_SCHEMA),
@@ -456,7 +454,7 @@ def clean_range(
     size = CLEAN_BATCH_ITEMS
     batches = [pending_ids[first : first + size] for first in range(0, len(pending_ids), size)]
     for slices in _overlapped(batches, start, report.timings, "clean"):
-        cleaned = text_store.CleanedBatch.concat(slices)
+        cleaned = concat_fieldwise(slices)
         with report.timings.measure("load"), warehouse.writing(publish=False) as con:
             text_store.save_texts(con, cleaned)
         report.cleaned += cleaned.texts.num_rows

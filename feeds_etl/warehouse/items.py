@@ -135,7 +135,7 @@ def load_contents(con: duckdb.DuckDBPyConnection, keys: Sequence[tuple[str, str]
 @dataclass(frozen=True)
 class ParsedBatch:
     """What parsing some archived bodies gave, as Arrow tables ready to append: a worker builds one per slice
-    of bodies (columns travel back cheaply), the writer concatenates them."""
+    of bodies (columns travel back cheaply), the writer concatenates them (`store.concat_fieldwise`)."""
 
     contents: pa.Table  # PARSED_SCHEMA: one row per body (its warning or error included)
     entries: pa.Table  # ENTRY_SCHEMA: which entries each body listed, in order
@@ -159,12 +159,6 @@ class ParsedBatch:
             pa.Table.from_pylist(contents, schema=PARSED_SCHEMA),
             pa.Table.from_pylist(entries, schema=ENTRY_SCHEMA),
             pa.Table.from_pylist(list(versions.values()), schema=VERSION_SCHEMA),
-        )
-
-    @classmethod
-    def concat(cls, batches: Sequence[ParsedBatch]) -> ParsedBatch:
-        return cls(
-            *(pa.concat_tables([getattr(b, name) for b in batches]) for name in ("contents", "entries", "versions"))
         )
 
 

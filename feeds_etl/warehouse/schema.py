@@ -10,7 +10,6 @@ from feeds_etl.search import TOKENIZE_SQL
 
 # Bump when a table changes shape; `migrate` then rebuilds what it must.
 SCHEMA_VERSION = 9
-_STATE_COLUMNS = ("first_seen_at", "last_seen_at", "entry_sha256", "version_count")
 
 TABLES: dict[str, str] = {
     "feed_snapshots": """
@@ -154,14 +153,20 @@ TABLES: dict[str, str] = {
 }
 
 
-# Column names and types of the `items` view (for metadata column schemas).
-ITEM_COLUMNS = [
-    ("item_id", "VARCHAR"), ("feed_id", "VARCHAR"), ("guid", "VARCHAR"), ("link", "VARCHAR"), ("title", "VARCHAR"),
-    ("author", "VARCHAR"), ("published_at", "TIMESTAMPTZ"), ("updated_at", "TIMESTAMPTZ"),
-    ("summary_html", "VARCHAR"), ("content_html", "VARCHAR"), ("categories", "VARCHAR[]"),
-    ("first_seen_at", "TIMESTAMPTZ"), ("last_seen_at", "TIMESTAMPTZ"), ("entry_sha256", "VARCHAR"),
-    ("version_count", "INTEGER"),
-]  # fmt: skip
+def _ddl_columns(table: str) -> list[tuple[str, str]]:
+    """(column, type) pairs of a table, read from its DDL."""
+    columns = []
+    for line in TABLES[table].strip().splitlines():
+        name, type_ = line.strip().rstrip(",").split()[:2]
+        columns.append((name, type_))
+    return columns
+
+
+# The `items` view: a version's columns, then item_state's (the order of the table `items` once was).
+_STATE_COLUMNS = ("first_seen_at", "last_seen_at", "entry_sha256", "version_count")
+ITEM_COLUMNS = [(name, type_) for name, type_ in _ddl_columns("item_versions") if name not in _STATE_COLUMNS] + [
+    column for name in _STATE_COLUMNS for column in _ddl_columns("item_state") if column[0] == name
+]
 
 VIEWS: dict[str, str] = {
     # Every item once, as its current version: the HTML is stored once, in item_versions (first, since the
@@ -310,11 +315,5 @@ COLUMN_DOCS: dict[str, str] = {
 
 
 def table_columns(name: str) -> list[tuple[str, str]]:
-    """(column, type) pairs of a table, read from its DDL (or of the `items` view): for metadata column schemas."""
-    if name == "items":
-        return list(ITEM_COLUMNS)
-    columns = []
-    for line in TABLES[name].strip().splitlines():
-        parts = line.strip().rstrip(",").split()
-        columns.append((parts[0], parts[1]))
-    return columns
+    """(column, type) pairs of a table or of the `items` view: for metadata column schemas."""
+    return list(ITEM_COLUMNS) if name == "items" else _ddl_columns(name)

@@ -17,10 +17,10 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -294,6 +294,15 @@ def insert_arrow(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict
         return 0
     batch = pa.Table.from_pylist(list(rows), schema=schema)
     return insert_table(con, table, batch)
+
+
+Tables = TypeVar("Tables")
+
+
+def concat_fieldwise(batches: Sequence[Tables]) -> Tables:
+    """One dataclass of Arrow tables from several (what workers hand back per slice): field by field."""
+    first = batches[0]
+    return type(first)(**{f.name: pa.concat_tables([getattr(b, f.name) for b in batches]) for f in fields(first)})
 
 
 def insert_table(con: duckdb.DuckDBPyConnection, table: str, batch: pa.Table) -> int:

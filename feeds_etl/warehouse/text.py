@@ -98,18 +98,13 @@ STEM_SCHEMA = pa.schema([("word", pa.string()), ("stem", pa.string())])
 @dataclass(frozen=True)
 class CleanedBatch:
     """What cleaning some items gives, as Arrow tables ready to append: a worker builds one per slice of
-    items (columns travel back cheaply), the writer concatenates them."""
+    items (columns travel back cheaply), the writer concatenates them (`store.concat_fieldwise`)."""
 
     texts: pa.Table  # TEXT_SCHEMA
     links: pa.Table  # LINK_SCHEMA
     terms: pa.Table  # TERM_SCHEMA: stemmed term frequencies per item
     docs: pa.Table  # DOC_SCHEMA: words per item (BM25's document length)
     stems: pa.Table  # STEM_SCHEMA: every word of these items and its stem, so queries can stem in plain SQL
-
-    @classmethod
-    def concat(cls, batches: Sequence[CleanedBatch]) -> CleanedBatch:
-        return cls(*(pa.concat_tables([getattr(b, name) for b in batches], promote_options="none")
-                     for name in ("texts", "links", "terms", "docs", "stems")))  # fmt: skip
 
 
 def save_texts(con: duckdb.DuckDBPyConnection, batch: CleanedBatch) -> int:
