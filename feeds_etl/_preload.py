@@ -9,6 +9,7 @@ import lxml.html  # noqa: F401
 import feeds_etl.clean
 import feeds_etl.parse
 import feeds_etl.parse_fast
+import feeds_etl.pipeline  # where the worker functions live; it imports no Dagster
 
 # The language model loads on first use; do it here, once, instead of in every worker.
 feeds_etl.clean.detect_language("warm up the language model")

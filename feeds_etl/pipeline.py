@@ -31,9 +31,9 @@ from feeds_etl.health import (
     skip_reason,
 )
 from feeds_etl.history import fetch_history
+from feeds_etl.hours import hour_key
 from feeds_etl.parse import ParsedFeed, parse_feed, sniff_not_a_feed
 from feeds_etl.parse_fast import parse_feed_fast
-from feeds_etl.partitions import hour_key
 from feeds_etl.search import porter_stemmer, stem_counts, term_frequencies
 from feeds_etl.tags import normalise_aliases, normalise_tag
 from feeds_etl.warehouse import Warehouse
