@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import random
 import time
 from functools import cache
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 
 from feeds_etl.clean import (
+    _HOSTNAME,
+    _PLAIN_URL,
+    _SHARE_URL,
     MAX_HTML_CHARS,
     CleanedText,
     Link,
+    _link,
+    _same_page,
     clean_item,
     count_words,
     detect_language,
@@ -342,6 +349,54 @@ def test_relative_links_without_http_base_are_dropped() -> None:
     html = "<p>A <a href='/x'>relative</a> and an <a href='https://abs.example/'>absolute</a> link in a sentence.</p>"
     for base in (None, "file:///tmp/feed.xml"):
         assert [link.url for link in clean_item(html, base_url=base).links] == ["https://abs.example/"]
+
+
+def _resolve_with_urllib(href: str, base: str | None) -> tuple[str, str] | None:
+    """What `_link` computed for every href before its fast path for plain absolute URLs."""
+    try:
+        url = urljoin(base, href) if base else href
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not host:
+        return None
+    return url, host
+
+
+def _href_variants() -> list[str]:
+    tricky = [
+        "http://a.example", "https://a.example/", "http://a.example/x?", "http://a.example/x#", "http://a.example/x;p",
+        "http://a.example/x;", "HTTP://a.example/x", "http://A.example/x", "http://a.example:80/x", "http://u@a.example/",
+        "http://a.example/x?q=1#f", "http://a.example/x#f?q", "http://a.example//x", "http://a.example/ x",
+        "http://a.example/x\tz", "http://a.example/é?ü=1", "http://[::1]/x", "http://a.example/[x]", "https:a.example",
+        "http:/a.example", "//a.example/x", "/x/../y", "x", "?q", "#f", "http://a..example/", "http://-a.example/",
+    ]  # fmt: skip
+    rng = random.Random(7)
+    alphabet = "ab.-:/?#;@[]% \tAé0"
+    tricky += ["http://" + "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 16))) for _ in range(3000)]
+    tricky += [
+        "https://a.example/" + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(3000)
+    ]
+    return tricky
+
+
+def test_links_fast_path_resolves_exactly_as_urllib() -> None:
+    """Plain absolute hrefs skip urljoin/urlsplit; every other href still goes through them."""
+    hrefs = _href_variants()
+    assert sum(bool(_PLAIN_URL.fullmatch(href)) for href in hrefs) > 500
+    for base in (None, "http://news.example/story", "https://news.example/a/b?c"):
+        for href in hrefs:
+            expected = _resolve_with_urllib(href, base)
+            plain = _PLAIN_URL.fullmatch(href)
+            if plain:
+                assert expected == (href, plain[1]), href
+            assert (_link(href, "anchor", base) is not None) == (
+                expected is not None
+                and bool(_HOSTNAME.match(expected[1]))
+                and not _same_page(expected[0], base or "")
+                and not _SHARE_URL.search(expected[0])
+            ), (href, base)
 
 
 # -- language, words, version -------------------------------------------------------------------------
