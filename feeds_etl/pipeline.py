@@ -6,8 +6,9 @@ in one short transaction. Steps take a range of partition keys, so a backfill is
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -322,6 +323,8 @@ CLEAN_BATCH_ITEMS = 2000
 # would cost as much as it saves. Decided per range, not per batch: a batch is smaller than this by design.
 PARALLEL_PARSE_BYTES = 16 * 1024 * 1024
 PARALLEL_CLEAN_ITEMS = 500
+# Batches handed to the workers ahead of the one being stored (see `_overlapped`).
+IN_FLIGHT_BATCHES = 2
 
 
 def parse_range(
@@ -358,17 +361,20 @@ def parse_range(
 def _overlapped(
     batches: Sequence[B], start: Callable[[B], parallel.InFlight[R]], timings: Timings, waiting: str
 ) -> Iterator[list[R]]:
-    """Each batch's results in turn; the next batch is already with the workers while the caller stores this
-    one, so the workers do not sit idle during the (mostly single-threaded) database writes.
-    `waiting`: the timing that counts the time spent waiting for the workers."""
-    if not batches:
-        return
-    in_flight = start(batches[0])
-    for following in [*batches[1:], None]:
+    """Each batch's results in turn. Two batches are with the workers at any time: while the caller stores one
+    batch and reads the input of the one after next, the workers already compute the next, so they never
+    wait for the (mostly single-threaded) database work. `waiting`: the timing that counts the time spent
+    waiting for the workers."""
+    in_flight: deque[parallel.InFlight[R]] = deque()
+    pending = iter(batches)
+    for batch in itertools.islice(pending, IN_FLIGHT_BATCHES):
+        in_flight.append(start(batch))
+    while in_flight:
         with timings.measure(waiting):
-            done = in_flight.result()
+            done = in_flight.popleft().result()
+        following = next(pending, None)
         if following is not None:
-            in_flight = start(following)
+            in_flight.append(start(following))
         yield done
 
 
