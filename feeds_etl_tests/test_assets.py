@@ -281,7 +281,7 @@ def test_small_batches_on_worker_processes_give_the_same_tables(
     assert cleaned["items_cleaned"].value == 322
 
 
-def test_the_next_batch_starts_before_this_one_is_stored() -> None:
+def test_two_batches_are_with_the_workers_while_one_is_stored() -> None:
     from feeds_etl import parallel, pipeline
 
     events: list[str] = []
@@ -290,7 +290,7 @@ def test_the_next_batch_starts_before_this_one_is_stored() -> None:
         events.append(f"start {batch}")
         return parallel.InFlight(lambda: [batch])
 
-    for (done,) in pipeline._overlapped([1, 2, 3], start, pipeline.Timings(), "work"):
+    for (done,) in pipeline._overlapped([1, 2, 3, 4], start, pipeline.Timings(), "work"):
         events.append(f"store {done}")
-    assert events == ["start 1", "start 2", "store 1", "start 3", "store 2", "store 3"]
+    assert events == ["start 1", "start 2", "start 3", "store 1", "start 4", "store 2", "store 3", "store 4"]
     assert list(pipeline._overlapped([], start, pipeline.Timings(), "work")) == []
