@@ -55,20 +55,21 @@ class Warehouse:
     # -- sessions ---------------------------------------------------------------------------------
 
     @contextmanager
-    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The working database under the writer lock, for reads that must see the latest state."""
-        with self._locked(), self._connect() as con:
+    def reading(self, threads: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The working database under the writer lock, for reads that must see the latest state.
+        `threads`: DuckDB's, when fewer than the cores (e.g. beside worker processes that use them)."""
+        with self._locked(), self._connect(threads=threads) as con:
             yield con
 
     @contextmanager
-    def writing(self, publish: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    def writing(self, publish: bool = True, threads: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         """One transaction on the working database; on success it is published for readers.
 
         A crash (even kill -9) before the checkpoint that follows COMMIT leaves the previous state (there is
         no WAL to replay, see `_connect`) and the published file was never touched.
         """
         with self._locked():
-            with self._connect() as con:
+            with self._connect(threads=threads) as con:
                 con.begin()
                 try:
                     yield con
@@ -135,8 +136,10 @@ class Warehouse:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     @contextmanager
-    def _connect(self, config: dict[str, Any] = WRITER_CONFIG) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = duckdb.connect(config=config)
+    def _connect(
+        self, config: dict[str, Any] = WRITER_CONFIG, threads: int | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = duckdb.connect(config={**config, "threads": threads} if threads else config)
         try:
             # No WAL: every write transaction is checkpointed as soon as it commits (`writing`), so the WAL would
             # only hold each batch a second time (2 s of a 1,000-feed first import). A kill before the
