@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -62,17 +63,35 @@ def start_slices(fn: Callable[[Sequence[T]], R], items: Sequence[T], workers: in
     return InFlight(lambda: list(results))
 
 
+def prestart(workers: int) -> threading.Thread | None:
+    """Start `workers` processes in the background (the thread returned), for work known to come: the first
+    task otherwise waits about a second for the forkserver to import the parsers and load the language model."""
+    if workers <= 1:
+        return None
+    thread = threading.Thread(target=_start_all, args=(workers,), name="feeds-etl-prestart", daemon=True)
+    thread.start()
+    return thread
+
+
+def _start_all(workers: int) -> None:
+    pool = _pool(workers)
+    for _ in range(workers):  # a forkserver pool starts a process per task submitted, up to `workers`
+        pool.submit(int)
+
+
 _pools: dict[int, ProcessPoolExecutor] = {}
+_pools_lock = threading.Lock()
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
     """One pool per process, kept across batches and steps (a run parses, then cleans, batch after batch)."""
-    if workers not in _pools:
-        context = multiprocessing.get_context("forkserver")
-        # Workers fork from a server that already imported the parsers and loaded the language model.
-        context.set_forkserver_preload(["feeds_etl._preload"])
-        _pools[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-    return _pools[workers]
+    with _pools_lock:
+        if workers not in _pools:
+            context = multiprocessing.get_context("forkserver")
+            # Workers fork from a server that already imported the parsers and loaded the language model.
+            context.set_forkserver_preload(["feeds_etl._preload"])
+            _pools[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        return _pools[workers]
 
 
 @atexit.register

@@ -175,11 +175,14 @@ def _fetch_into_archive(
         stored = snapshot_store.stored_hashes(con, [result.feed_id for result in pending])
         classified = [_classify(result, stored, partition_key) for result in pending]
         snapshot_store.save_snapshots(con, classified)
+        already_new = report.new_bytes
         for snap in classified:
             if snap.store_body and snap.result.body is not None:
                 report.new_bytes += len(snap.result.body)
             snapshots.append(replace(snap, result=replace(snap.result, body=None)))
             results.append(snapshots[-1].result)
+        if already_new < PARALLEL_PARSE_BYTES <= report.new_bytes:
+            parallel.prestart(parallel.default_workers())  # parsing the new bodies will take the workers
 
     def store_alone(pending: list[FetchResult]) -> None:
         with report.timings.measure("store"), warehouse.writing(publish=False, threads=BESIDE_WORKERS) as con:

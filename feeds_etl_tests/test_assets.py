@@ -294,3 +294,16 @@ def test_two_batches_are_with_the_workers_while_one_is_stored() -> None:
         events.append(f"store {done}")
     assert events == ["start 1", "start 2", "start 3", "store 1", "start 4", "store 2", "store 3", "store 4"]
     assert list(pipeline._overlapped([], start, pipeline.Timings(), "work")) == []
+
+
+def test_prestarted_workers_are_the_ones_the_work_then_uses() -> None:
+    from feeds_etl import parallel
+
+    parallel._shutdown()
+    starting = parallel.prestart(2)
+    assert starting is not None and parallel.prestart(1) is None  # in-process work needs no workers
+    starting.join(timeout=60)
+    started = set(parallel._pools[2]._processes)
+    assert len(started) == 2
+    assert parallel.start_slices(len, list(range(100)), 2).result() == [6] * 16 + [4]
+    assert set(parallel._pools[2]._processes) == started
