@@ -42,7 +42,7 @@ test: bootstrap
 	@$(PY) -m pytest
 
 bench: bootstrap
-	@$(PY) benchmarks/bench.py
+	@$(PY) benchmarks/bench.py --pairs 2
 
 lint: bootstrap
 	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -15,6 +15,7 @@ Scenarios, in order:
   backfill  `python -m feeds_etl backfill --from <now-167h> --to <now>` (re-derives from the archive)
 
     python benchmarks/bench.py                      # full: 1,000 feeds x 25 items (~several minutes)
+    python benchmarks/bench.py --pairs 2            # and 2 more (reference, cold) pairs: median ratio (make bench)
     python benchmarks/bench.py --feeds 100          # quick (< 1 minute)
     python benchmarks/bench.py --only cold,steady --keep   # keep temp dirs for inspection
 """
@@ -29,6 +30,7 @@ import platform
 import re
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -362,6 +364,13 @@ def main() -> int:
         help="run the product from the working tree (default: a copy taken at start, so edits made "
         "while the benchmark runs cannot change code between scenarios)",
     )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=0,
+        help="after the scenarios, this many more (reference, cold import) pairs, run one after the other: "
+        "on a machine whose speed drifts, the median of their ratios says more than one pair",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -390,9 +399,15 @@ def main() -> int:
     server = CorpusServer(corpus, args.hosts, args.latency_ms)
     rows: list[Row] = []
     results: dict[str, Any] = {}
+    pairs: list[tuple[Measured, Measured]] = []
     try:
         full_list = tmp / "feeds.yaml"
         write_feed_list(full_list, server, range(args.feeds))
+
+        def reference_cmd(root: Path, parser_name: str) -> list[str]:
+            script = str(HERE / "reference.py")
+            database = str(root / "ref.duckdb")
+            return [python, script, "--feeds-file", str(full_list), "--database", database, "--parser", parser_name]
 
         def product(name: str, root: Path, feeds_file: Path, *cli: str) -> Measured:
             env = product_env(root, feeds_file)
@@ -435,17 +450,8 @@ def main() -> int:
             root = tmp / scenario
             root.mkdir()
             print(f"-> {scenario}", flush=True)
-            cmd = [
-                python,
-                str(HERE / "reference.py"),
-                "--feeds-file",
-                str(full_list),
-                "--database",
-                str(root / "ref.duckdb"),
-                "--parser",
-                "lxml" if scenario == "reference" else "libraries",
-            ]
-            m = run_measured(scenario, cmd, dict(os.environ), tmp)
+            parser_name = "lxml" if scenario == "reference" else "libraries"
+            m = run_measured(scenario, reference_cmd(root, parser_name), dict(os.environ), tmp)
             info = last_json(m.output)
             server.take_counts()
             results[scenario] = {**m.__dict__, "output": m.output[-2000:], "info": info}
@@ -546,11 +552,21 @@ def main() -> int:
                     + _step_note(m.extra),
                 )
             )
+        for n in range(1, args.pairs + 1):
+            pair_root = tmp / f"pair{n}"
+            (pair_root / "product").mkdir(parents=True)
+            print(f"-> pair {n}: reference", flush=True)
+            ref = run_measured(f"pair{n}-reference", reference_cmd(pair_root, "lxml"), dict(os.environ), tmp)
+            server.take_counts()
+            cold = product(f"pair{n}-cold", pair_root / "product", full_list, "run")
+            pairs.append((ref, cold))
     finally:
         server.close()
 
     print_table(rows, args, corpus_mb)
     print_verdict(rows, results, args)
+    if pairs:
+        print_pairs(rows, pairs)
     print_breakdowns(results)
     if args.json:
         args.json.write_text(json.dumps({"rows": [r.__dict__ for r in rows], "runs": results}, indent=2, default=str))
@@ -559,6 +575,27 @@ def main() -> int:
     else:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0 if all(r.get("returncode") == 0 for r in results.values()) else 1
+
+
+def print_pairs(rows: list[Row], pairs: list[tuple[Measured, Measured]]) -> None:
+    """Cold import / reference, wall and CPU, for the table's pair (if any) and each extra pair."""
+    measured = [(m.wall_s, m.cpu_s, c.wall_s, c.cpu_s) for m, c in pairs]
+    ref = next((r for r in rows if r.scenario.startswith("reference (")), None)
+    cold = next((r for r in rows if r.scenario.startswith("product cold")), None)
+    if ref and cold:
+        measured.insert(0, (ref.wall_s, ref.cpu_s, cold.wall_s, cold.cpu_s))
+    print("\ncold / reference over pairs run one after the other (the machine's speed drifts):")
+    for ref_wall, ref_cpu, cold_wall, cold_cpu in measured:
+        print(
+            f"  reference {ref_wall:5.1f}s ({ref_cpu:5.1f} CPU s)   cold {cold_wall:5.1f}s ({cold_cpu:5.1f} CPU s)"
+            f"   wall {cold_wall / ref_wall:.2f}x   CPU {cold_cpu / ref_cpu:.2f}x"
+        )
+    walls = [c / r for r, _, c, _ in measured]
+    cpus = [c / r for _, r, _, c in measured]
+    print(
+        f"  median of {len(measured)}: wall {statistics.median(walls):.2f}x "
+        f"(target <= {TARGETS['cold_vs_reference']}x), CPU {statistics.median(cpus):.2f}x"
+    )
 
 
 def _step_note(extra: dict[str, Any]) -> str:
