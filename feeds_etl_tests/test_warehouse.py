@@ -162,3 +162,14 @@ def test_publishing_rewrites_the_unread_standby_in_place_and_never_a_file_being_
         assert con is not None and published_notes(con) == ["a", "b", "c", "d", "e", "f"]
     with warehouse.reading() as con:
         assert published_notes(con) == ["a", "b", "c", "d", "e", "f"]
+
+
+def test_writer_keeps_no_wal_and_spills_beside_the_working_database(tmp_path: Path) -> None:
+    warehouse = Warehouse(tmp_path / "feeds.duckdb")
+    with warehouse.writing(publish=False) as con:
+        con.execute("INSERT INTO partition_log VALUES ('2026-11-24-00:00', 'raw_feed_xml', 'x')")
+        spill_dir = con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+    assert spill_dir == f"{warehouse.work_database}.tmp"  # not `.tmp` in whatever directory the run started in
+    assert not Path(f"{warehouse.work_database}.wal").exists()
+    with warehouse.reading(threads=1) as con:
+        assert con.execute("SELECT current_setting('threads'), count(*) FROM partition_log").fetchone() == (1, 1)

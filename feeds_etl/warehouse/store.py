@@ -139,7 +139,9 @@ class Warehouse:
     def _connect(
         self, config: dict[str, Any] = WRITER_CONFIG, threads: int | None = None
     ) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = duckdb.connect(config={**config, "threads": threads} if threads else config)
+        # Spills go beside the working database, as they did when it was the connection's own database.
+        settings = {**config, "temp_directory": f"{self.work_database}.tmp"} | ({"threads": threads} if threads else {})
+        con = duckdb.connect(config=settings)
         try:
             # No WAL: every write transaction is checkpointed as soon as it commits (`writing`), so the WAL would
             # only hold each batch a second time (2 s of a 1,000-feed first import). A kill before the
