@@ -368,10 +368,10 @@ def parse_range(
 def _overlapped(
     batches: Sequence[B], start: Callable[[B], parallel.InFlight[R]], timings: Timings, waiting: str
 ) -> Iterator[list[R]]:
-    """Each batch's results in turn. Two batches are with the workers at any time: while the caller stores one
-    batch and reads the input of the one after next, the workers already compute the next, so they never
-    wait for the (mostly single-threaded) database work. `waiting`: the timing that counts the time spent
-    waiting for the workers."""
+    """Each batch's results in turn. IN_FLIGHT_BATCHES (two) batches are with the workers at any time: while
+    the caller stores one batch and reads the input of the one after next, the workers already compute the
+    next, so they never wait for the (mostly single-threaded) database work. `waiting`: the timing that counts
+    the time spent waiting for the workers."""
     in_flight: deque[parallel.InFlight[R]] = deque()
     pending = iter(batches)
     for batch in itertools.islice(pending, IN_FLIGHT_BATCHES):
