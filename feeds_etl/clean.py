@@ -307,12 +307,12 @@ def _link(href: str, anchor: str, base: str | None) -> Link | None:
 
 def _resolve(href: str, base: str | None) -> tuple[str, str | None]:
     """The absolute URL and its host; no host unless http(s)."""
+    url = _join(base, href) if base else href
     try:
-        url = urljoin(base, href) if base else href
         parts = urlsplit(url)
-        return url, parts.hostname if parts.scheme in ("http", "https") else None
     except ValueError:  # malformed URLs such as "http://[" are not links
-        return href, None
+        return url, None
+    return url, parts.hostname if parts.scheme in ("http", "https") else None
 
 
 def _host(url: str) -> str:

@@ -140,7 +140,9 @@ class Warehouse:
         self, config: dict[str, Any] = WRITER_CONFIG, threads: int | None = None
     ) -> Iterator[duckdb.DuckDBPyConnection]:
         # Spills go beside the working database, as they did when it was the connection's own database.
-        settings = {**config, "temp_directory": f"{self.work_database}.tmp"} | ({"threads": threads} if threads else {})
+        settings = {**config, "temp_directory": f"{self.work_database}.tmp"}
+        if threads:
+            settings["threads"] = threads
         con = duckdb.connect(config=settings)
         try:
             # No WAL: every write transaction is checkpointed as soon as it commits (`writing`), so the WAL would
