@@ -48,6 +48,7 @@ from feeds_etl.warehouse.store import concat_fieldwise
 
 B = TypeVar("B")
 R = TypeVar("R")
+S = TypeVar("S", bound=tuple)
 
 # DuckDB threads for the batch reads and writes done beside the workers (or the fetch): these bulk appends gain
 # nothing from a second thread, which only takes CPU from the workers (25,000-item clean: 4 s of CPU).
@@ -326,6 +327,7 @@ def _parse_slice(pending: Sequence[items_store.PendingContent]) -> items_store.P
 # Work is done in batches so memory stays flat however many feeds and items a run covers.
 PARSE_BATCH_BYTES = 32 * 1024 * 1024
 CLEAN_BATCH_ITEMS = 2000
+CLEAN_BATCH_CHARS = 32 * 1024 * 1024  # of HTML: long articles make smaller batches
 # Smaller ranges are parsed / cleaned in-process (about 0.8 s of work), where the worker pool's start-up
 # would cost as much as it saves. Decided per range, not per batch: a batch is smaller than this by design.
 PARALLEL_PARSE_BYTES = 16 * 1024 * 1024
@@ -344,20 +346,22 @@ def parse_range(
     workers = parallel.workers_for(sum(size or 0 for *_, size in pending), PARALLEL_PARSE_BYTES, workers)
 
     def start(batch: list[tuple[str, str, int]]) -> parallel.InFlight[items_store.ParsedBatch]:
-        with warehouse.reading(threads=BESIDE_WORKERS) as con, report.timings.measure("read"):
+        with session.reading() as con, report.timings.measure("read"):
             contents = items_store.load_contents(con, [(feed_id, sha) for feed_id, sha, _ in batch])
         return parallel.start_slices(_parse_slice, contents, workers)
 
-    for slices in _overlapped(list(_batches_by_size(pending, PARSE_BATCH_BYTES)), start, report.timings, "parse"):
-        parsed = concat_fieldwise(slices)
-        with report.timings.measure("load"), warehouse.writing(publish=False, threads=BESIDE_WORKERS) as con:
-            report.entries += items_store.save_parsed(con, parsed)
-        report.contents_parsed += parsed.contents.num_rows
-        for content in parsed.contents.select(["feed_id", "warning", "error"]).to_pylist():
-            if content["error"]:
-                report.errors[content["feed_id"]] = content["error"]
-            elif content["warning"]:
-                report.warnings[content["feed_id"]] = content["warning"]
+    batches = list(_batches_by_size(pending, PARSE_BATCH_BYTES))
+    with warehouse.session(threads=BESIDE_WORKERS) as session:
+        for slices in _overlapped(batches, start, report.timings, "parse"):
+            parsed = concat_fieldwise(slices)
+            with report.timings.measure("load"), session.writing() as con:
+                report.entries += items_store.save_parsed(con, parsed)
+            report.contents_parsed += parsed.contents.num_rows
+            for content in parsed.contents.select(["feed_id", "warning", "error"]).to_pylist():
+                if content["error"]:
+                    report.errors[content["feed_id"]] = content["error"]
+                elif content["warning"]:
+                    report.warnings[content["feed_id"]] = content["warning"]
     with warehouse.writing(publish) as con, report.timings.measure("load"):
         changes = items_store.refresh_items(con, first_key, last_key)
         items_store.mark_parse_failures(con)
@@ -385,15 +389,17 @@ def _overlapped(
         yield done
 
 
-def _batches_by_size(pending: list[tuple[str, str, int]], limit: int) -> Iterator[list[tuple[str, str, int]]]:
-    batch: list[tuple[str, str, int]] = []
+def _batches_by_size(pending: list[S], limit: int, max_count: int | None = None) -> Iterator[list[S]]:
+    """Consecutive batches of at most `limit` in size (each entry's last field; a bigger entry alone) and at
+    most `max_count` entries."""
+    batch: list[S] = []
     size = 0
     for entry in pending:
-        if batch and size + (entry[2] or 0) > limit:
+        if batch and (size + (entry[-1] or 0) > limit or len(batch) == max_count):
             yield batch
             batch, size = [], 0
         batch.append(entry)
-        size += entry[2] or 0
+        size += entry[-1] or 0
     if batch:
         yield batch
 
@@ -426,18 +432,23 @@ def _clean_slice(jobs: Sequence[tuple[text_store.PendingText, Feed | None]]) -> 
         ]  # fmt: skip
         counted.append((pending.item_id, term_frequencies(pending.title, cleaned.text)))
     stems = porter_stemmer()({word for _, counts in counted for word in counts})
-    # Hundreds of terms per item: built column by column, not as a dict per row.
-    terms: dict[str, list] = {"item_id": [], "term": [], "tf": []}
-    for item_id, counts in counted:
+    # Hundreds of terms per item: built column by column, not as a dict per row, with each term's item as an
+    # index into the slice's item ids (a dictionary array), so an id crosses to the writer once, not per term.
+    item_ids = [item_id for item_id, _ in counted]
+    terms: dict[str, list] = {"item": [], "term": [], "tf": []}
+    for item, (_, counts) in enumerate(counted):
         by_stem = stem_counts(counts, stems)
-        terms["item_id"] += [item_id] * len(by_stem)
+        terms["item"] += [item] * len(by_stem)
         terms["term"] += by_stem
         terms["tf"] += by_stem.values()
-    docs = {"item_id": [item_id for item_id, _ in counted], "doc_length": [c.total() for _, c in counted]}
+    term_items = pa.DictionaryArray.from_arrays(
+        pa.array(terms.pop("item"), pa.int32()), pa.array(item_ids, pa.string())
+    )
+    docs = {"item_id": item_ids, "doc_length": [c.total() for _, c in counted]}
     return text_store.CleanedBatch(
         texts=pa.Table.from_pylist(texts, schema=text_store.TEXT_SCHEMA),
         links=pa.Table.from_pylist(links, schema=text_store.LINK_SCHEMA),
-        terms=pa.table(terms, schema=text_store.TERM_SCHEMA),
+        terms=pa.table({"item_id": term_items, **terms}, schema=text_store.TERM_SCHEMA),
         docs=pa.table(docs, schema=text_store.DOC_SCHEMA),
         stems=pa.table({"word": list(stems), "stem": list(stems.values())}, schema=text_store.STEM_SCHEMA),
     )
@@ -455,24 +466,24 @@ def clean_range(
     report = CleanReport()
     feeds = feed_list.by_id() if feed_list else {}
     with warehouse.reading() as con, report.timings.measure("read"):
-        pending_ids = text_store.pending_text_ids(con, first_key, last_key, CLEANER_VERSION)
-    workers = parallel.workers_for(len(pending_ids), PARALLEL_CLEAN_ITEMS, workers)
+        pending = text_store.pending_text_ids(con, first_key, last_key, CLEANER_VERSION)
+    workers = parallel.workers_for(len(pending), PARALLEL_CLEAN_ITEMS, workers)
 
-    def start(item_ids: list[str]) -> parallel.InFlight[text_store.CleanedBatch]:
-        with warehouse.reading(threads=BESIDE_WORKERS) as con, report.timings.measure("read"):
-            pending = text_store.load_pending_texts(con, item_ids)
-        jobs = [(p, feeds.get(p.feed_id)) for p in pending]
+    def start(batch: list[tuple[str, int]]) -> parallel.InFlight[text_store.CleanedBatch]:
+        with session.reading() as con, report.timings.measure("read"):
+            texts = text_store.load_pending_texts(con, [item_id for item_id, _ in batch])
+        jobs = [(p, feeds.get(p.feed_id)) for p in texts]
         return parallel.start_slices(_clean_slice, jobs, workers)
 
-    size = CLEAN_BATCH_ITEMS
-    batches = [pending_ids[first : first + size] for first in range(0, len(pending_ids), size)]
-    for slices in _overlapped(batches, start, report.timings, "clean"):
-        cleaned = concat_fieldwise(slices)
-        with report.timings.measure("load"), warehouse.writing(publish=False, threads=BESIDE_WORKERS) as con:
-            text_store.save_texts(con, cleaned)
-        report.cleaned += cleaned.texts.num_rows
-        report.links += cleaned.links.num_rows
-        report.languages.update(language or "unknown" for language in cleaned.texts["language"].to_pylist())
+    batches = list(_batches_by_size(pending, CLEAN_BATCH_CHARS, CLEAN_BATCH_ITEMS))
+    with warehouse.session(threads=BESIDE_WORKERS) as session:
+        for slices in _overlapped(batches, start, report.timings, "clean"):
+            cleaned = concat_fieldwise(slices)
+            with report.timings.measure("load"), session.writing() as con:
+                text_store.save_texts(con, cleaned)
+            report.cleaned += cleaned.texts.num_rows
+            report.links += cleaned.links.num_rows
+            report.languages.update(language or "unknown" for language in cleaned.texts["language"].to_pylist())
     if publish:
         with report.timings.measure("publish"):
             warehouse.publish()

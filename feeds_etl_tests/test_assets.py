@@ -307,3 +307,12 @@ def test_prestarted_workers_are_the_ones_the_work_then_uses() -> None:
     assert len(started) == 2
     assert parallel.start_slices(len, list(range(100)), 2).result() == [6] * 16 + [4]
     assert set(parallel._pools[2]._processes) == started
+
+
+def test_batches_are_bounded_in_size_and_in_count() -> None:
+    from feeds_etl import pipeline
+
+    sizes = [("a", 10), ("b", 10), ("c", 25), ("d", 1), ("e", 1), ("f", 1), ("g", 0)]
+    batches = list(pipeline._batches_by_size(sizes, 20, max_count=3))
+    assert [[name for name, _ in batch] for batch in batches] == [["a", "b"], ["c"], ["d", "e", "f"], ["g"]]
+    assert [len(batch) for batch in pipeline._batches_by_size(sizes, 100)] == [7]

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from feeds_etl.maintenance import compact_warehouse_job
 from feeds_etl.resources import WarehouseResource
@@ -173,3 +174,22 @@ def test_writer_keeps_no_wal_and_spills_beside_the_working_database(tmp_path: Pa
     assert not Path(f"{warehouse.work_database}.wal").exists()
     with warehouse.reading(threads=1) as con:
         assert con.execute("SELECT current_setting('threads'), count(*) FROM partition_log").fetchone() == (1, 1)
+
+
+def test_a_session_commits_each_write_at_once_and_rolls_back_a_failed_one(tmp_path: Path) -> None:
+    warehouse = Warehouse(tmp_path / "feeds.duckdb")
+    row = "INSERT INTO partition_log VALUES ('2026-11-24-00:00', 'raw_feed_xml', ?)"
+    with warehouse.session(threads=1) as session:
+        with session.writing() as con:
+            con.execute(row, ["kept"])
+        with pytest.raises(RuntimeError), session.writing() as con:
+            con.execute(row, ["rolled back"])
+            raise RuntimeError("the batch failed")
+        with session.reading() as con:
+            assert con.execute("SELECT current_setting('threads'), current_setting('memory_limit')").fetchone() == (
+                1,
+                "244.1 MiB",
+            )
+            assert con.execute("SELECT note FROM partition_log").fetchall() == [("kept",)]
+        assert not Path(f"{warehouse.work_database}.wal").exists()  # checkpointed at once, as `writing` does
+    assert not warehouse.database.exists()  # a session never publishes

@@ -36,6 +36,10 @@ LOCK_TIMEOUT_SECONDS = 3600.0
 # 1,000-feed steady hour, growing with the archive). Wholly deleted row groups are still dropped without it;
 # `Warehouse.compact` (the daily maintenance job) merges the small row groups and partly deleted ones.
 WRITER_CONFIG = {"memory_limit": "640MB", "preserve_insertion_order": False, "max_vacuum_tasks": 0}
+# A session (`Warehouse.session`) keeps what it read cached between batches; a smaller bound keeps that cache
+# from adding the full writer's bound to a run's memory (256 MB was as fast as 640 MB on a 1,000-feed import,
+# with 110 MB less RSS). Batches are bounded in size (32 MB), well within it.
+SESSION_CONFIG = {**WRITER_CONFIG, "memory_limit": "256MB"}
 COMPACT_CONFIG = {**WRITER_CONFIG, "max_vacuum_tasks": 10_000}
 
 
@@ -69,17 +73,18 @@ class Warehouse:
         no WAL to replay, see `_connect`) and the published file was never touched.
         """
         with self._locked():
-            with self._connect(threads=threads) as con:
-                con.begin()
-                try:
-                    yield con
-                except BaseException:
-                    con.rollback()
-                    raise
-                con.commit()
-                con.execute("CHECKPOINT")
+            with self._connect(threads=threads) as con, _transaction(con):
+                yield con
             if publish:
                 self._publish()
+
+    @contextmanager
+    def session(self, threads: int | None = None) -> Iterator[Session]:
+        """The working database held open for many short reads and writes (a step's batches): one lock and one
+        connection throughout. A connection per batch costs its opening and closing, and reads from a cold cache
+        (reading a batch of HTML took twice as long). Nothing is published; other writers wait for the lock."""
+        with self._locked(), self._connect(SESSION_CONFIG, threads=threads) as con:
+            yield Session(con)
 
     def compact(self, now: datetime) -> Compaction | None:
         """Merge small and partly deleted row groups (a checkpoint with vacuum on), then publish.
@@ -197,6 +202,36 @@ class Warehouse:
             os.replace(staging, target)
         finally:
             staging.unlink(missing_ok=True)
+
+
+class Session:
+    """One open connection to the working database, under the writer lock (`Warehouse.session`)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    @contextmanager
+    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        yield self._con
+
+    @contextmanager
+    def writing(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One transaction, checkpointed as soon as it commits (as `Warehouse.writing`, without publishing)."""
+        with _transaction(self._con):
+            yield self._con
+
+
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Commit and checkpoint at once (there is no WAL, see `Warehouse._connect`), or roll back."""
+    con.begin()
+    try:
+        yield
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
+    con.execute("CHECKPOINT")
 
 
 # Big reads keep the loop short (it shares the GIL with the chart drawn meanwhile); writes are per DuckDB block.

@@ -51,22 +51,24 @@ class PendingText:
 CURRENT_VERSIONS_SQL = "item_state s JOIN item_versions v USING (item_id, entry_sha256)"
 
 
-def pending_text_ids(con: duckdb.DuckDBPyConnection, first_key: str, last_key: str, cleaner_version: str) -> list[str]:
-    """Items seen in the range whose text is missing, or was made from other HTML or by another cleaner.
+def pending_text_ids(
+    con: duckdb.DuckDBPyConnection, first_key: str, last_key: str, cleaner_version: str
+) -> list[tuple[str, int]]:
+    """Items seen in the range whose text is missing, or was made from other HTML or by another cleaner, with
+    the size of their HTML in characters (so batches can be bounded in size, not only in number).
 
     In storage order, so a batch of neighbours in this list is one stretch of `item_versions` (see
     `load_pending_texts`)."""
-    rows = con.execute(
+    return con.execute(
         f"""
         WITH touched AS ({TOUCHED_ITEMS_SQL})
-        SELECT s.item_id
+        SELECT s.item_id, coalesce(strlen(coalesce(v.content_html, v.summary_html)), 0)
         FROM {CURRENT_VERSIONS_SQL} JOIN touched USING (item_id) LEFT JOIN item_text t USING (item_id)
         WHERE t.item_id IS NULL OR t.cleaner_version <> $cleaner_version OR t.source_sha256 <> s.entry_sha256
         ORDER BY v.rowid
         """,
         {"first_key": first_key, "last_key": last_key, "cleaner_version": cleaner_version},
     ).fetchall()
-    return [row[0] for row in rows]
 
 
 def load_pending_texts(con: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) -> list[PendingText]:
@@ -90,7 +92,10 @@ def load_pending_texts(con: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) 
     return [PendingText(*row) for row in rows]
 
 
-TERM_SCHEMA = pa.schema([("item_id", pa.string()), ("term", pa.string()), ("tf", pa.int32())])
+# item_id as a dictionary: a worker's terms carry each item id once (DuckDB reads it as plain VARCHAR).
+TERM_SCHEMA = pa.schema(
+    [("item_id", pa.dictionary(pa.int32(), pa.string())), ("term", pa.string()), ("tf", pa.int32())]
+)
 DOC_SCHEMA = pa.schema([("item_id", pa.string()), ("doc_length", pa.int32())])
 STEM_SCHEMA = pa.schema([("word", pa.string()), ("stem", pa.string())])
 
