@@ -59,16 +59,28 @@ def pending_text_ids(
 
     In storage order, so a batch of neighbours in this list is one stretch of `item_versions` (see
     `load_pending_texts`)."""
-    return con.execute(
+    pending = con.execute(
         f"""
         WITH touched AS ({TOUCHED_ITEMS_SQL})
-        SELECT s.item_id, coalesce(strlen(coalesce(v.content_html, v.summary_html)), 0)
+        SELECT s.item_id, v.rowid
         FROM {CURRENT_VERSIONS_SQL} JOIN touched USING (item_id) LEFT JOIN item_text t USING (item_id)
         WHERE t.item_id IS NULL OR t.cleaner_version <> $cleaner_version OR t.source_sha256 <> s.entry_sha256
         ORDER BY v.rowid
         """,
         {"first_key": first_key, "last_key": last_key, "cleaner_version": cleaner_version},
     ).fetchall()
+    if not pending:
+        return []
+    # Sizes apart, from the stretch the pending versions lie in (an hour's are the newest): in the query above,
+    # the HTML of every item seen in the range would be read (an hourly run: 0.04 -> 0.4 s).
+    sizes = dict(
+        con.execute(
+            """SELECT rowid, coalesce(strlen(coalesce(content_html, summary_html)), 0) FROM item_versions
+               WHERE rowid BETWEEN $first AND $last""",
+            {"first": pending[0][1], "last": pending[-1][1]},
+        ).fetchall()
+    )
+    return [(item_id, sizes[row]) for item_id, row in pending]
 
 
 def load_pending_texts(con: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) -> list[PendingText]:
