@@ -44,10 +44,11 @@ from feeds_etl.warehouse import snapshots as snapshot_store
 from feeds_etl.warehouse import tags as tag_store
 from feeds_etl.warehouse import text as text_store
 from feeds_etl.warehouse.snapshots import Snapshot
-from feeds_etl.warehouse.store import concat_fieldwise
+from feeds_etl.warehouse.store import Session, concat_fieldwise
 
 B = TypeVar("B")
 R = TypeVar("R")
+T = TypeVar("T")
 S = TypeVar("S", bound=tuple)
 
 # DuckDB threads for the batch reads and writes done beside the workers (or the fetch): these bulk appends gain
@@ -345,28 +346,47 @@ def parse_range(
         pending = items_store.pending_contents(con, first_key, last_key)
     workers = parallel.workers_for(sum(size or 0 for *_, size in pending), PARALLEL_PARSE_BYTES, workers)
 
-    def start(batch: list[tuple[str, str, int]]) -> parallel.InFlight[items_store.ParsedBatch]:
-        with session.reading() as con, report.timings.measure("read"):
-            contents = items_store.load_contents(con, [(feed_id, sha) for feed_id, sha, _ in batch])
-        return parallel.start_slices(_parse_slice, contents, workers)
+    def load(con: duckdb.DuckDBPyConnection, batch: list[tuple[str, str, int]]) -> list[items_store.PendingContent]:
+        return items_store.load_contents(con, [(feed_id, sha) for feed_id, sha, _ in batch])
 
     batches = list(_batches_by_size(pending, PARSE_BATCH_BYTES))
-    with warehouse.session(threads=BESIDE_WORKERS) as session:
-        for slices in _overlapped(batches, start, report.timings, "parse"):
-            parsed = concat_fieldwise(slices)
-            with report.timings.measure("load"), session.writing() as con:
-                report.entries += items_store.save_parsed(con, parsed)
-            report.contents_parsed += parsed.contents.num_rows
-            for content in parsed.contents.select(["feed_id", "warning", "error"]).to_pylist():
-                if content["error"]:
-                    report.errors[content["feed_id"]] = content["error"]
-                elif content["warning"]:
-                    report.warnings[content["feed_id"]] = content["warning"]
+    for session, parsed in _in_workers(warehouse, batches, load, _parse_slice, workers, report.timings, "parse"):
+        with report.timings.measure("load"), session.writing() as con:
+            report.entries += items_store.save_parsed(con, parsed)
+        report.contents_parsed += parsed.contents.num_rows
+        for content in parsed.contents.select(["feed_id", "warning", "error"]).to_pylist():
+            if content["error"]:
+                report.errors[content["feed_id"]] = content["error"]
+            elif content["warning"]:
+                report.warnings[content["feed_id"]] = content["warning"]
     with warehouse.writing(publish) as con, report.timings.measure("load"):
         changes = items_store.refresh_items(con, first_key, last_key)
         items_store.mark_parse_failures(con)
     report.touched, report.new_items, report.updated_items = changes.touched, changes.new, changes.updated
     return report
+
+
+def _in_workers(
+    warehouse: Warehouse,
+    batches: Sequence[B],
+    load: Callable[[duckdb.DuckDBPyConnection, B], Sequence[T]],
+    work: Callable[[Sequence[T]], R],
+    workers: int,
+    timings: Timings,
+    waiting: str,
+) -> Iterator[tuple[Session, R]]:
+    """Each batch's input loaded, `work` done on it by the workers (slice by slice, concatenated field by field),
+    with the session the caller stores the result through: one connection for the whole range. Two batches are
+    with the workers while the caller stores one (`_overlapped`)."""
+    with warehouse.session(threads=BESIDE_WORKERS) as session:
+
+        def start(batch: B) -> parallel.InFlight[R]:
+            with session.reading() as con, timings.measure("read"):
+                loaded = load(con, batch)
+            return parallel.start_slices(work, loaded, workers)
+
+        for slices in _overlapped(batches, start, timings, waiting):
+            yield session, concat_fieldwise(slices)
 
 
 def _overlapped(
@@ -469,21 +489,19 @@ def clean_range(
         pending = text_store.pending_text_ids(con, first_key, last_key, CLEANER_VERSION)
     workers = parallel.workers_for(len(pending), PARALLEL_CLEAN_ITEMS, workers)
 
-    def start(batch: list[tuple[str, int]]) -> parallel.InFlight[text_store.CleanedBatch]:
-        with session.reading() as con, report.timings.measure("read"):
-            texts = text_store.load_pending_texts(con, [item_id for item_id, _ in batch])
-        jobs = [(p, feeds.get(p.feed_id)) for p in texts]
-        return parallel.start_slices(_clean_slice, jobs, workers)
+    def load(
+        con: duckdb.DuckDBPyConnection, batch: list[tuple[str, int]]
+    ) -> list[tuple[text_store.PendingText, Feed | None]]:
+        texts = text_store.load_pending_texts(con, [item_id for item_id, _ in batch])
+        return [(text, feeds.get(text.feed_id)) for text in texts]
 
     batches = list(_batches_by_size(pending, CLEAN_BATCH_CHARS, CLEAN_BATCH_ITEMS))
-    with warehouse.session(threads=BESIDE_WORKERS) as session:
-        for slices in _overlapped(batches, start, report.timings, "clean"):
-            cleaned = concat_fieldwise(slices)
-            with report.timings.measure("load"), session.writing() as con:
-                text_store.save_texts(con, cleaned)
-            report.cleaned += cleaned.texts.num_rows
-            report.links += cleaned.links.num_rows
-            report.languages.update(language or "unknown" for language in cleaned.texts["language"].to_pylist())
+    for session, cleaned in _in_workers(warehouse, batches, load, _clean_slice, workers, report.timings, "clean"):
+        with report.timings.measure("load"), session.writing() as con:
+            text_store.save_texts(con, cleaned)
+        report.cleaned += cleaned.texts.num_rows
+        report.links += cleaned.links.num_rows
+        report.languages.update(language or "unknown" for language in cleaned.texts["language"].to_pylist())
     if publish:
         with report.timings.measure("publish"):
             warehouse.publish()
