@@ -95,10 +95,19 @@ def index_for_search(con: duckdb.DuckDBPyConnection, words: pa.Table) -> None:
     con.register("_stems", pa.table({"word": list(stems), "stem": list(stems.values())}))
     con.execute("INSERT INTO search_stems SELECT word, stem FROM _stems")
     con.execute(
-        """INSERT INTO search_terms SELECT w.item_id, s.stem, sum(w.tf)::INTEGER FROM _words w
-           JOIN _stems s USING (word) GROUP BY ALL"""
+        """INSERT INTO search_vocab
+           SELECT (row_number() OVER (ORDER BY stem))::INTEGER, stem FROM (SELECT DISTINCT stem FROM _stems)"""
     )
-    con.execute("INSERT INTO search_docs SELECT item_id, sum(tf)::INTEGER FROM _words GROUP BY item_id")
+    con.execute(
+        """INSERT INTO search_docs
+           SELECT item_id, (row_number() OVER (ORDER BY item_id))::INTEGER, sum(tf)::INTEGER
+           FROM _words GROUP BY item_id"""
+    )
+    con.execute(
+        """INSERT INTO search_terms SELECT d.doc_id, v.term_id, sum(w.tf)::INTEGER FROM _words w
+           JOIN _stems s USING (word) JOIN search_vocab v ON v.term = s.stem JOIN search_docs d USING (item_id)
+           GROUP BY ALL"""
+    )
 
 
 def time_query(database: Path, sql: str, repeat: int = 5) -> float:

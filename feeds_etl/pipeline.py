@@ -452,26 +452,34 @@ def _clean_slice(jobs: Sequence[tuple[text_store.PendingText, Feed | None]]) -> 
         ]  # fmt: skip
         counted.append((pending.item_id, term_frequencies(pending.title, cleaned.text)))
     stems = porter_stemmer()({word for _, counts in counted for word in counts})
-    # Hundreds of terms per item: built column by column, not as a dict per row, with each term's item as an
-    # index into the slice's item ids (a dictionary array), so an id crosses to the writer once, not per term.
+    # Hundreds of terms per item: built column by column, not as a dict per row, with each term's item and stem
+    # as indices into the slice's item ids and stems (dictionary arrays): each crosses to the writer once.
+    numbers: dict[str, int] = {}  # stem -> its number in this slice (insertion order)
+    term_of_word = {word: numbers.setdefault(stem, len(numbers)) for word, stem in stems.items()}
     item_ids = [item_id for item_id, _ in counted]
     terms: dict[str, list] = {"item": [], "term": [], "tf": []}
     for item, (_, counts) in enumerate(counted):
-        by_stem = stem_counts(counts, stems)
-        terms["item"] += [item] * len(by_stem)
-        terms["term"] += by_stem
-        terms["tf"] += by_stem.values()
-    term_items = pa.DictionaryArray.from_arrays(
-        pa.array(terms.pop("item"), pa.int32()), pa.array(item_ids, pa.string())
-    )
+        by_term = stem_counts(counts, term_of_word)
+        terms["item"] += [item] * len(by_term)
+        terms["term"] += by_term
+        terms["tf"] += by_term.values()
+    columns = {
+        "item_id": _dictionary(terms["item"], item_ids),
+        "term": _dictionary(terms["term"], list(numbers)),
+        "tf": terms["tf"],
+    }
     docs = {"item_id": item_ids, "doc_length": [c.total() for _, c in counted]}
     return text_store.CleanedBatch(
         texts=pa.Table.from_pylist(texts, schema=text_store.TEXT_SCHEMA),
         links=pa.Table.from_pylist(links, schema=text_store.LINK_SCHEMA),
-        terms=pa.table({"item_id": term_items, **terms}, schema=text_store.TERM_SCHEMA),
+        terms=pa.table(columns, schema=text_store.TERM_SCHEMA),
         docs=pa.table(docs, schema=text_store.DOC_SCHEMA),
         stems=pa.table({"word": list(stems), "stem": list(stems.values())}, schema=text_store.STEM_SCHEMA),
     )
+
+
+def _dictionary(indices: list[int], values: list[str]) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(values, pa.string()))
 
 
 def clean_range(

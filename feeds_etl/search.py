@@ -10,9 +10,12 @@ from collections import Counter
 from collections.abc import Collection
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import pyarrow as pa
+
+K = TypeVar("K")
 
 # The query side, in SQL (core functions only, so readers need no extension).
 TOKENIZE_SQL = r"regexp_split_to_array(lower(strip_accents({expr})), '[^\p{{L}}\p{{N}}]+')"
@@ -48,9 +51,10 @@ def term_frequencies(*texts: str | None) -> Counter[str]:
     return counts
 
 
-def stem_counts(counts: Counter[str], stems: dict[str, str]) -> dict[str, int]:
-    """Word counts -> stem counts ("runs" and "running" both count for "run")."""
-    by_stem: dict[str, int] = {}
+def stem_counts(counts: Counter[str], stems: dict[str, K]) -> dict[K, int]:
+    """Word counts -> stem counts ("runs" and "running" both count for "run"); `stems` may map each word to its
+    stem's number instead."""
+    by_stem: dict[K, int] = {}
     for word, count in counts.items():
         stem = stems[word]
         by_stem[stem] = by_stem.get(stem, 0) + count

@@ -66,5 +66,9 @@ def test_an_item_is_found_by_another_form_of_its_words(tmp_path: Path) -> None:
         assert con is not None
         assert con.execute("SELECT item_id FROM search_items('run')").fetchall() == [("a",)]
         assert con.execute("SELECT item_id FROM search_items('BREAD')").fetchall() == [("b",)]
-        assert con.execute("SELECT tf FROM search_terms WHERE item_id = 'b' AND term = 'bread'").fetchall() == [(2,)]
+        index = "search_terms JOIN search_docs USING (doc_id) JOIN search_vocab USING (term_id)"
+        assert con.execute(f"SELECT tf FROM {index} WHERE item_id = 'b' AND term = 'bread'").fetchall() == [(2,)]
+        assert con.execute("SELECT count(*), count(DISTINCT doc_id) FROM search_docs").fetchone() == (2, 2)
+        assert con.execute("SELECT count(*) = count(DISTINCT term) FROM search_vocab").fetchone() == (True,)
+        assert con.execute("SELECT count(*) FROM search_terms ANTI JOIN search_docs USING (doc_id)").fetchone() == (0,)
         assert con.execute("SELECT count(*) FROM search_stems WHERE word = 'running'").fetchone()[0] == 1

@@ -76,6 +76,28 @@ def test_version_8_items_table_becomes_a_view_over_its_versions(tmp_path: Path) 
         assert con.execute("SELECT item_id, entry_sha256, version_count FROM item_state").fetchall() == [("i", "v2", 2)]
 
 
+def test_version_9_search_index_is_numbered_and_still_finds_the_same_items(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE search_terms (item_id VARCHAR NOT NULL, term VARCHAR NOT NULL, tf INTEGER NOT NULL)")
+        con.execute("CREATE TABLE search_docs (item_id VARCHAR NOT NULL, doc_length INTEGER NOT NULL)")
+        con.execute(
+            """INSERT INTO search_terms VALUES ('a', 'run', 2), ('a', 'fast', 1), ('b', 'bread', 2), ('b', 'soup', 1)"""
+        )
+        con.execute("INSERT INTO search_docs VALUES ('a', 3), ('b', 3)")
+        con.execute("CREATE TABLE _meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        con.execute("INSERT INTO _meta VALUES ('schema_version', '9')")
+    with duckdb.connect(str(path)) as con:
+        migrate(con)
+        rows = con.execute(
+            """SELECT item_id, term, tf, doc_length
+               FROM search_terms JOIN search_docs USING (doc_id) JOIN search_vocab USING (term_id) ORDER BY ALL"""
+        ).fetchall()
+        assert rows == [("a", "fast", 1, 3), ("a", "run", 2, 3), ("b", "bread", 2, 3), ("b", "soup", 1, 3)]
+        assert con.execute("SHOW TABLES").fetchall().count(("_search_terms_v10",)) == 0
+        assert con.execute("SELECT value FROM _meta").fetchall() == [(str(SCHEMA_VERSION),)]
+
+
 def _row_groups(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return con.execute("SELECT count(DISTINCT row_group_id) FROM pragma_storage_info(?)", [table]).fetchone()[0]
 

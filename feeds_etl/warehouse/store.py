@@ -25,7 +25,13 @@ from typing import Any, TypeVar
 import duckdb
 import pyarrow as pa
 
-from feeds_etl.warehouse.schema import SCHEMA_VERSION, UPGRADES, UPGRADES_BEFORE_DDL, ddl_statements
+from feeds_etl.warehouse.schema import (
+    SCHEMA_VERSION,
+    SEARCH_UPGRADES_BEFORE_DDL,
+    UPGRADES,
+    UPGRADES_BEFORE_DDL,
+    ddl_statements,
+)
 
 LOCK_TIMEOUT_SECONDS = 3600.0
 # DuckDB would take up to 80% of RAM; a bound keeps the run's memory flat as the corpus grows (DuckDB
@@ -317,6 +323,12 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
     items_type = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'items'").fetchone()
     if items_type and items_type[0] == "BASE TABLE":
         for statement in UPGRADES_BEFORE_DDL:
+            con.execute(statement)
+    old_search_index = con.execute(
+        "SELECT 1 FROM information_schema.columns WHERE table_name = 'search_terms' AND column_name = 'term'"
+    ).fetchone()
+    if old_search_index:
+        for statement in SEARCH_UPGRADES_BEFORE_DDL:
             con.execute(statement)
     for statement in [*ddl_statements(), *UPGRADES]:
         con.execute(statement)

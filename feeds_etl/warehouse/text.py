@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from feeds_etl.warehouse.items import TOUCHED_ITEMS_SQL
 from feeds_etl.warehouse.store import insert_table, registered_ids
@@ -104,9 +105,15 @@ def load_pending_texts(con: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) 
     return [PendingText(*row) for row in rows]
 
 
-# item_id as a dictionary: a worker's terms carry each item id once (DuckDB reads it as plain VARCHAR).
+# A worker's terms as dictionaries: each row holds its item's place among the slice's item ids and its term's
+# among the slice's terms, so each id and term crosses to the writer once. The writer swaps both for the numbers
+# of search_docs and search_vocab (`_save_search_index`).
 TERM_SCHEMA = pa.schema(
-    [("item_id", pa.dictionary(pa.int32(), pa.string())), ("term", pa.string()), ("tf", pa.int32())]
+    [
+        ("item_id", pa.dictionary(pa.int32(), pa.string())),
+        ("term", pa.dictionary(pa.int32(), pa.string())),
+        ("tf", pa.int32()),
+    ]
 )
 DOC_SCHEMA = pa.schema([("item_id", pa.string()), ("doc_length", pa.int32())])
 STEM_SCHEMA = pa.schema([("word", pa.string()), ("stem", pa.string())])
@@ -134,14 +141,26 @@ def save_texts(con: duckdb.DuckDBPyConnection, batch: CleanedBatch) -> int:
         # import then skips four scans of ever larger tables per batch).
         replacing = con.execute("SELECT EXISTS (SELECT 1 FROM item_text SEMI JOIN _text_ids USING (item_id))")
         if replacing.fetchone()[0]:
-            for table in ("item_text", "item_links", "search_terms", "search_docs"):
+            con.execute(
+                """DELETE FROM search_terms
+                   WHERE doc_id IN (SELECT doc_id FROM search_docs SEMI JOIN _text_ids USING (item_id))"""
+            )
+            for table in ("item_text", "item_links", "search_docs"):
                 con.execute(f"DELETE FROM {table} WHERE item_id IN (SELECT item_id FROM _text_ids)")
     finally:
         con.unregister("_text_ids")
     insert_table(con, "item_text", batch.texts)
     insert_table(con, "item_links", batch.links)
-    insert_table(con, "search_terms", batch.terms)
-    insert_table(con, "search_docs", batch.docs)
+    _save_search_index(con, batch)
+    return batch.texts.num_rows
+
+
+def _save_search_index(con: duckdb.DuckDBPyConnection, batch: CleanedBatch) -> None:
+    """The batch's documents numbered after the last one, its new terms after the last term, and its term rows
+    with both numbers (integers cost a fraction of strings to store: 0.5 s instead of 2.9 s for 5.2 million)."""
+    first_doc = con.execute("SELECT coalesce(max(doc_id), 0) + 1 FROM search_docs").fetchone()[0]
+    docs = batch.docs.append_column("doc_id", pa.array(range(first_doc, first_doc + batch.docs.num_rows), pa.int32()))
+    insert_table(con, "search_docs", docs)
     con.register("_stems", batch.stems)
     try:
         con.execute(
@@ -149,4 +168,39 @@ def save_texts(con: duckdb.DuckDBPyConnection, batch: CleanedBatch) -> int:
         )
     finally:
         con.unregister("_stems")
-    return batch.texts.num_rows
+    if batch.terms.num_rows == 0:
+        return
+    terms = batch.terms.unify_dictionaries()  # one dictionary per column for the whole batch
+    items, vocabulary = (terms.column(name).chunk(0).dictionary for name in ("item_id", "term"))
+    doc_ids = pc.add(pc.index_in(items, value_set=docs.column("item_id")), first_doc).cast(pa.int32())
+    con.register("_batch_terms", pa.table({"term": vocabulary, "position": pa.array(range(len(vocabulary)))}))
+    try:
+        con.execute(
+            """INSERT INTO search_vocab
+               SELECT (SELECT coalesce(max(term_id), 0) FROM search_vocab) + row_number() OVER (ORDER BY position),
+                      term
+               FROM _batch_terms ANTI JOIN search_vocab USING (term)"""
+        )
+        term_ids = (
+            con.execute("SELECT v.term_id FROM _batch_terms JOIN search_vocab v USING (term) ORDER BY position")
+            .to_arrow_table()
+            .column(0)
+            .combine_chunks()
+        )
+    finally:
+        con.unregister("_batch_terms")
+    if len(term_ids) != len(vocabulary):
+        raise RuntimeError("search_vocab holds a term more than once: the search index is inconsistent")
+    numbered = pa.table(
+        {
+            "doc_id": _decode(terms.column("item_id"), doc_ids),
+            "term_id": _decode(terms.column("term"), term_ids),
+            "tf": terms.column("tf"),
+        }
+    )
+    insert_table(con, "search_terms", numbered)
+
+
+def _decode(column: pa.ChunkedArray, values: pa.Array) -> pa.ChunkedArray:
+    """A dictionary column whose chunks share one dictionary, with `values[i]` for the dictionary's i-th entry."""
+    return pa.chunked_array([pc.take(values, chunk.indices) for chunk in column.chunks], values.type)
