@@ -13,6 +13,7 @@ from feeds_etl.resources import WarehouseResource
 from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse.schema import SCHEMA_VERSION
 from feeds_etl.warehouse.store import migrate
+from feeds_etl.warehouse.text import load_pending_texts
 
 
 def test_version_7_database_gains_has_body_from_its_bodies(tmp_path: Path) -> None:
@@ -215,3 +216,21 @@ def test_a_session_commits_each_write_at_once_and_rolls_back_a_failed_one(tmp_pa
             assert con.execute("SELECT note FROM partition_log").fetchall() == [("kept",)]
         assert not Path(f"{warehouse.work_database}.wal").exists()  # checkpointed at once, as `writing` does
     assert not warehouse.database.exists()  # a session never publishes
+
+
+def test_a_clean_batch_spread_over_a_big_table_is_read_within_a_small_memory_bound(tmp_path: Path) -> None:
+    """After a cleaner change, the items of a backfilled hour lie scattered among every other version: the
+    batch must be read without ever holding the whole stretch's HTML (a join on it did, and ran out of memory)."""
+    con = duckdb.connect(str(tmp_path / "big.duckdb"), config={"threads": 1})
+    migrate(con)
+    con.execute(
+        """INSERT INTO item_versions (item_id, entry_sha256, feed_id, title, content_html)
+           SELECT 'i' || n, 'v' || n, 'f', 'title ' || n, repeat('<p>word</p>', 2000) || n FROM range(3000) t(n)"""
+    )  # 66 MB of HTML
+    con.execute("INSERT INTO item_state SELECT item_id, entry_sha256, now(), now(), 1 FROM item_versions")
+    con.execute("CHECKPOINT")
+    con.execute("SET memory_limit = '112MB'")
+    scattered = [f"i{n}" for n in range(0, 3000, 10)]
+    texts = load_pending_texts(con, scattered)
+    assert [text.item_id for text in texts] == scattered
+    assert texts[-1].html is not None and texts[-1].html.endswith("</p>2990")

@@ -85,23 +85,30 @@ def pending_text_ids(
 
 
 def load_pending_texts(con: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) -> list[PendingText]:
-    """The items to clean: a batch of `pending_text_ids`, so one stretch of `item_versions`."""
+    """The items to clean: a batch of `pending_text_ids`, so mostly one stretch of `item_versions`."""
     if not item_ids:
         return []
     with registered_ids(con, "_pending_ids", "item_id", item_ids):
-        # Where the batch lies first (ids only), then its HTML from that stretch alone: the scan skips what
-        # lies outside a rowid range, while a join alone reads every version's HTML, once per batch.
-        first, last = con.execute(
-            f"SELECT min(v.rowid), max(v.rowid) FROM {CURRENT_VERSIONS_SQL} SEMI JOIN _pending_ids USING (item_id)"
-        ).fetchone()
+        # Where the batch's versions lie (ids only), then their HTML from that stretch alone: a scan skips what
+        # lies outside a rowid range, while a join alone reads every version's HTML, once per batch. The HTML
+        # is never joined on: a join could hold all of the stretch's HTML (a batch of items spread over a big
+        # table, as after a cleaner change, ran out of memory).
+        versions = con.execute(
+            f"SELECT v.rowid AS version_row FROM {CURRENT_VERSIONS_SQL} SEMI JOIN _pending_ids USING (item_id)"
+        ).to_arrow_table()
+    if versions.num_rows == 0:
+        return []
+    con.register("_pending_versions", versions)
+    try:
         rows = con.execute(
-            f"""SELECT v.item_id, v.feed_id, v.title, v.link, coalesce(v.content_html, v.summary_html),
-                       v.entry_sha256
-                FROM {CURRENT_VERSIONS_SQL} SEMI JOIN _pending_ids USING (item_id)
-                WHERE v.rowid BETWEEN $first AND $last
-                ORDER BY v.rowid""",
-            {"first": first, "last": last},
+            """SELECT item_id, feed_id, title, link, coalesce(content_html, summary_html), entry_sha256
+               FROM item_versions SEMI JOIN _pending_versions ON rowid = version_row
+               WHERE rowid BETWEEN $first AND $last
+               ORDER BY rowid""",
+            {"first": pc.min(versions.column(0)).as_py(), "last": pc.max(versions.column(0)).as_py()},
         ).fetchall()
+    finally:
+        con.unregister("_pending_versions")
     return [PendingText(*row) for row in rows]
 
 
