@@ -9,7 +9,7 @@ import duckdb
 import pyarrow as pa
 
 from feeds_etl.parse import PARSER_VERSION, ParsedFeed, entry_as_row
-from feeds_etl.warehouse.store import insert_table
+from feeds_etl.warehouse.store import insert_table, registered
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -110,8 +110,7 @@ def load_contents(con: duckdb.DuckDBPyConnection, keys: Sequence[tuple[str, str]
     if not keys:
         return []
     batch = pa.table({"feed_id": [k[0] for k in keys], "content_sha256": [k[1] for k in keys]})
-    con.register("_content_keys", batch)
-    try:
+    with registered(con, "_content_keys", batch):
         # Where the bodies lie first (keys only), then the bodies from that stretch alone: the scan skips what
         # lies outside a rowid range, while a join alone reads every stored body, once per batch.
         first, last = con.execute(
@@ -127,8 +126,6 @@ def load_contents(con: duckdb.DuckDBPyConnection, keys: Sequence[tuple[str, str]
                GROUP BY k.feed_id, k.content_sha256 ORDER BY min(s.rowid)""",
             {"first": first, "last": last},
         ).fetchall()
-    finally:
-        con.unregister("_content_keys")
     return [PendingContent(*row) for row in rows]
 
 
@@ -166,28 +163,22 @@ def save_parsed(con: duckdb.DuckDBPyConnection, batch: ParsedBatch) -> int:
     """Store what each content yielded; item versions are content-addressed, so stored once."""
     if batch.contents.num_rows == 0:
         return 0
-    con.register("_parsed_keys", batch.contents.select(["feed_id", "content_sha256"]))
-    try:
+    with registered(con, "_parsed_keys", batch.contents.select(["feed_id", "content_sha256"])):
         for table in ("parsed_contents", "feed_entries"):
             con.execute(
                 f"""DELETE FROM {table} t USING _parsed_keys k
                     WHERE t.feed_id = k.feed_id AND t.content_sha256 = k.content_sha256"""
             )
-    finally:
-        con.unregister("_parsed_keys")
     insert_table(con, "parsed_contents", batch.contents)
     insert_table(con, "feed_entries", batch.entries)
     if batch.versions.num_rows:
-        con.register("_incoming_versions", batch.versions)
-        try:
+        with registered(con, "_incoming_versions", batch.versions):
             # Two slices may carry the same version (two bodies of one feed listing the same entry).
             con.execute(
                 """INSERT INTO item_versions
                    SELECT DISTINCT ON (n.item_id, n.entry_sha256) n.* FROM _incoming_versions n
                    ANTI JOIN item_versions v ON v.item_id = n.item_id AND v.entry_sha256 = n.entry_sha256"""
             )
-        finally:
-            con.unregister("_incoming_versions")
     return batch.entries.num_rows
 
 

@@ -272,26 +272,35 @@ MACROS: dict[str, str] = {
 
 
 # Changes to tables that already exist, after CREATE TABLE IF NOT EXISTS (idempotent, applied in order).
-# Before the DDL, each when its table still has the old shape: 9 turned the `items` table into a view over
-# item_state and item_versions; 10 numbered the search index's documents and terms.
-UPGRADES_BEFORE_DDL = [
-    """CREATE TABLE IF NOT EXISTS item_state AS
-       SELECT item_id, entry_sha256, first_seen_at, last_seen_at, version_count FROM items""",
-    "DROP TABLE items",
-]
-SEARCH_UPGRADES_BEFORE_DDL = [
-    """CREATE TABLE search_vocab AS
-       SELECT (row_number() OVER (ORDER BY term))::INTEGER AS term_id, term
-       FROM (SELECT DISTINCT term FROM search_terms)""",
-    """CREATE TABLE _search_docs_v10 AS
-       SELECT item_id, (row_number() OVER (ORDER BY item_id))::INTEGER AS doc_id, doc_length FROM search_docs""",
-    """CREATE TABLE _search_terms_v10 AS
-       SELECT d.doc_id, v.term_id, t.tf FROM search_terms t
-       JOIN _search_docs_v10 d USING (item_id) JOIN search_vocab v USING (term) ORDER BY d.doc_id""",
-    "DROP TABLE search_terms",
-    "DROP TABLE search_docs",
-    "ALTER TABLE _search_terms_v10 RENAME TO search_terms",
-    "ALTER TABLE _search_docs_v10 RENAME TO search_docs",
+# Before the DDL, each when its check finds a table of the old shape: 9 turned the `items` table into a view
+# over item_state and item_versions; 10 numbered the search index's documents and terms.
+UPGRADES_BEFORE_DDL: list[tuple[str, list[str]]] = [
+    (
+        "SELECT 1 FROM information_schema.tables WHERE table_name = 'items' AND table_type = 'BASE TABLE'",
+        [
+            """CREATE TABLE IF NOT EXISTS item_state AS
+               SELECT item_id, entry_sha256, first_seen_at, last_seen_at, version_count FROM items""",
+            "DROP TABLE items",
+        ],
+    ),
+    (
+        "SELECT 1 FROM information_schema.columns WHERE table_name = 'search_terms' AND column_name = 'term'",
+        [
+            """CREATE TABLE search_vocab AS
+               SELECT (row_number() OVER (ORDER BY term))::INTEGER AS term_id, term
+               FROM (SELECT DISTINCT term FROM search_terms)""",
+            """CREATE TABLE _search_docs_v10 AS
+               SELECT item_id, (row_number() OVER (ORDER BY item_id))::INTEGER AS doc_id, doc_length
+               FROM search_docs""",
+            """CREATE TABLE _search_terms_v10 AS
+               SELECT d.doc_id, v.term_id, t.tf FROM search_terms t
+               JOIN _search_docs_v10 d USING (item_id) JOIN search_vocab v USING (term) ORDER BY d.doc_id""",
+            "DROP TABLE search_terms",
+            "DROP TABLE search_docs",
+            "ALTER TABLE _search_terms_v10 RENAME TO search_terms",
+            "ALTER TABLE _search_docs_v10 RENAME TO search_docs",
+        ],
+    ),
 ]
 UPGRADES = [
     # 8: whether a snapshot holds its body, without reading the body column (cold, that reads every blob page)

@@ -27,7 +27,6 @@ import pyarrow as pa
 
 from feeds_etl.warehouse.schema import (
     SCHEMA_VERSION,
-    SEARCH_UPGRADES_BEFORE_DDL,
     UPGRADES,
     UPGRADES_BEFORE_DDL,
     ddl_statements,
@@ -320,16 +319,10 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
         row = None
     if row and int(row[0]) == SCHEMA_VERSION:
         return
-    items_type = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'items'").fetchone()
-    if items_type and items_type[0] == "BASE TABLE":
-        for statement in UPGRADES_BEFORE_DDL:
-            con.execute(statement)
-    old_search_index = con.execute(
-        "SELECT 1 FROM information_schema.columns WHERE table_name = 'search_terms' AND column_name = 'term'"
-    ).fetchone()
-    if old_search_index:
-        for statement in SEARCH_UPGRADES_BEFORE_DDL:
-            con.execute(statement)
+    for old_shape, statements in UPGRADES_BEFORE_DDL:
+        if con.execute(old_shape).fetchone():
+            for statement in statements:
+                con.execute(statement)
     for statement in [*ddl_statements(), *UPGRADES]:
         con.execute(statement)
     con.execute(
@@ -339,14 +332,21 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
 
 
 @contextmanager
-def registered_ids(con: duckdb.DuckDBPyConnection, name: str, column: str, values: Iterable[str]) -> Iterator[None]:
-    """A one-column Arrow table visible to SQL as `name`: the way to pass many ids. A list parameter
-    (`IN (SELECT unnest(?::VARCHAR[]))`) costs ~0.1 ms per element to bind: 0.5 s for 4,000 ids."""
-    con.register(name, pa.table({column: pa.array(list(values), pa.string())}))
+def registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
+    """An Arrow table visible to SQL as `name` for the duration of the block."""
+    con.register(name, table)
     try:
         yield
     finally:
         con.unregister(name)
+
+
+@contextmanager
+def registered_ids(con: duckdb.DuckDBPyConnection, name: str, column: str, values: Iterable[str]) -> Iterator[None]:
+    """A one-column Arrow table visible to SQL as `name`: the way to pass many ids. A list parameter
+    (`IN (SELECT unnest(?::VARCHAR[]))`) costs ~0.1 ms per element to bind: 0.5 s for 4,000 ids."""
+    with registered(con, name, pa.table({column: pa.array(list(values), pa.string())})):
+        yield
 
 
 def insert_arrow(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str, Any]], schema: pa.Schema) -> int:
@@ -370,10 +370,7 @@ def insert_table(con: duckdb.DuckDBPyConnection, table: str, batch: pa.Table) ->
     if batch.num_rows == 0:
         return 0
     view = f"_incoming_{table}"
-    con.register(view, batch)
-    try:
+    with registered(con, view, batch):
         columns = ", ".join(batch.column_names)
         con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {view}")
-    finally:
-        con.unregister(view)
     return batch.num_rows

@@ -10,6 +10,7 @@ import duckdb
 import pyarrow as pa
 
 from feeds_etl.warehouse.items import TOUCHED_ITEMS_SQL
+from feeds_etl.warehouse.store import registered
 
 # The day an item counts for: when it was published, else updated, else first seen (all UTC).
 ITEM_DAY_SQL = "(coalesce(i.published_at, i.updated_at, i.first_seen_at) AT TIME ZONE 'UTC')::DATE"
@@ -49,8 +50,7 @@ def refresh_item_tags(
         ).fetchall()
     ]
     mapping = pa.table({"tag_raw": raws, "tag": [normalise(raw) for raw in raws]})
-    con.register("_tag_map", mapping)
-    try:
+    with registered(con, "_tag_map", mapping):
         con.execute("DELETE FROM item_tags WHERE item_id IN (SELECT item_id FROM _tag_items)")
         con.execute(
             """
@@ -66,8 +66,6 @@ def refresh_item_tags(
             GROUP BY raw.item_id, raw.feed_id, m.tag
             """
         )
-    finally:
-        con.unregister("_tag_map")
     con.execute("DELETE FROM item_tag_sources WHERE item_id IN (SELECT item_id FROM _tag_items)")
     con.execute(
         """INSERT INTO item_tag_sources SELECT item_id, entry_sha256 FROM items

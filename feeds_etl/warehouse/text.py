@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from feeds_etl.warehouse.items import TOUCHED_ITEMS_SQL
-from feeds_etl.warehouse.store import insert_table, registered_ids
+from feeds_etl.warehouse.store import insert_table, registered, registered_ids
 
 TEXT_SCHEMA = pa.schema(
     [
@@ -98,8 +98,7 @@ def load_pending_texts(con: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) 
         ).to_arrow_table()
     if versions.num_rows == 0:
         return []
-    con.register("_pending_versions", versions)
-    try:
+    with registered(con, "_pending_versions", versions):
         rows = con.execute(
             """SELECT item_id, feed_id, title, link, coalesce(content_html, summary_html), entry_sha256
                FROM item_versions SEMI JOIN _pending_versions ON rowid = version_row
@@ -107,8 +106,6 @@ def load_pending_texts(con: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) 
                ORDER BY rowid""",
             {"first": pc.min(versions.column(0)).as_py(), "last": pc.max(versions.column(0)).as_py()},
         ).fetchall()
-    finally:
-        con.unregister("_pending_versions")
     return [PendingText(*row) for row in rows]
 
 
@@ -142,8 +139,7 @@ def save_texts(con: duckdb.DuckDBPyConnection, batch: CleanedBatch) -> int:
     """Replace text, links and search index rows of the batch's items in one go (Arrow bulk appends)."""
     if batch.texts.num_rows == 0:
         return 0
-    con.register("_text_ids", batch.texts.select(["item_id"]))
-    try:
+    with registered(con, "_text_ids", batch.texts.select(["item_id"])):
         # The four tables are written together, so an item without text has nothing to replace (a first
         # import then skips four scans of ever larger tables per batch).
         replacing = con.execute("SELECT EXISTS (SELECT 1 FROM item_text SEMI JOIN _text_ids USING (item_id))")
@@ -154,8 +150,6 @@ def save_texts(con: duckdb.DuckDBPyConnection, batch: CleanedBatch) -> int:
             )
             for table in ("item_text", "item_links", "search_docs"):
                 con.execute(f"DELETE FROM {table} WHERE item_id IN (SELECT item_id FROM _text_ids)")
-    finally:
-        con.unregister("_text_ids")
     insert_table(con, "item_text", batch.texts)
     insert_table(con, "item_links", batch.links)
     _save_search_index(con, batch)
@@ -168,20 +162,16 @@ def _save_search_index(con: duckdb.DuckDBPyConnection, batch: CleanedBatch) -> N
     first_doc = con.execute("SELECT coalesce(max(doc_id), 0) + 1 FROM search_docs").fetchone()[0]
     docs = batch.docs.append_column("doc_id", pa.array(range(first_doc, first_doc + batch.docs.num_rows), pa.int32()))
     insert_table(con, "search_docs", docs)
-    con.register("_stems", batch.stems)
-    try:
+    with registered(con, "_stems", batch.stems):
         con.execute(
             "INSERT INTO search_stems SELECT DISTINCT word, stem FROM _stems ANTI JOIN search_stems USING (word)"
         )
-    finally:
-        con.unregister("_stems")
     if batch.terms.num_rows == 0:
         return
     terms = batch.terms.unify_dictionaries()  # one dictionary per column for the whole batch
     items, vocabulary = (terms.column(name).chunk(0).dictionary for name in ("item_id", "term"))
     doc_ids = pc.add(pc.index_in(items, value_set=docs.column("item_id")), first_doc).cast(pa.int32())
-    con.register("_batch_terms", pa.table({"term": vocabulary, "position": pa.array(range(len(vocabulary)))}))
-    try:
+    with registered(con, "_batch_terms", pa.table({"term": vocabulary, "position": pa.array(range(len(vocabulary)))})):
         con.execute(
             """INSERT INTO search_vocab
                SELECT (SELECT coalesce(max(term_id), 0) FROM search_vocab) + row_number() OVER (ORDER BY position),
@@ -194,8 +184,6 @@ def _save_search_index(con: duckdb.DuckDBPyConnection, batch: CleanedBatch) -> N
             .column(0)
             .combine_chunks()
         )
-    finally:
-        con.unregister("_batch_terms")
     if len(term_ids) != len(vocabulary):
         raise RuntimeError("search_vocab holds a term more than once: the search index is inconsistent")
     numbered = pa.table(
