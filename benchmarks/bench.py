@@ -696,9 +696,8 @@ def print_verdict(rows: list[Row], results: dict[str, Any], args: argparse.Names
         if cold and naive and naive.items_per_s:
             speedup = cold.items_per_s / naive.items_per_s
             verdict = ("OK" if speedup >= TARGETS["naive_speedup"] else "MISSED") if judged else "(for comparison)"
-            print(
-                f"cold vs {label + ' items/s:':17s}{speedup:5.1f}x   (target >= {TARGETS['naive_speedup']}x)  {verdict}"
-            )
+            target = TARGETS["naive_speedup"]
+            print(f"{'cold vs ' + label + ' items/s:':24s}{speedup:.1f}x   (target >= {target}x)  {verdict}")
     if cold:
         # PSS counts a page shared by the forkserver and its workers (libraries, language model) once.
         verdict = "OK" if cold.pss_mb < TARGETS["peak_mb"] else "MISSED"
