@@ -231,6 +231,17 @@ class _Builder:
         if name == "pre":
             self.pre_depth -= 1
 
+    def plain_block(self, element: Any, text: str | None, links: list[tuple[Any, Callable[[], str]]]) -> None:
+        """`enter`, `text`, `link` and `leave` of a block element (outside lists and <pre>) that holds only text."""
+        self.end_block()
+        self.owners.append(element)
+        if text:
+            self._pieces.append(text)
+        for href, anchor_text in links:
+            self.link(href, anchor_text)
+        self.end_block()
+        self.owners.pop()
+
     def end_line(self) -> None:
         if not self._pieces:
             return
@@ -331,6 +342,14 @@ def _lxml_walk(root: etree._Element, skipped: set[etree._Element]) -> list[Block
         attrs = node.attrib
         if attrs and skip(name, attrs, attrs.get("class", ""), lambda n=node: _get_text(n, " ")):
             continue
+        if name in _BLOCK_TAGS and not (ruby or builder.list_depth or builder.pre_depth) and name != "pre":
+            # A block of text and plain inline markup only (most paragraphs and headings): entered, filled and
+            # left at once, as the steps below would (nothing they would push lies in between).
+            anchors = _lxml_plain_anchors(node, skipped) if len(node) else ()
+            if anchors is not None:
+                text = etree.tostring(node, method="text", encoding=str, with_tail=False) if len(node) else node.text
+                builder.plain_block(node, text, [(a.get("href"), lambda n=a: _lxml_anchor_text(n, 0)) for a in anchors])
+                continue
         if name == "a":
             builder.link(attrs.get("href"), lambda n=node, r=ruby: _lxml_anchor_text(n, r))
         if name in _ENTER_TAGS:

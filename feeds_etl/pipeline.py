@@ -35,7 +35,7 @@ from feeds_etl.history import fetch_history
 from feeds_etl.hours import hour_key
 from feeds_etl.parse import ParsedFeed, parse_feed, sniff_not_a_feed
 from feeds_etl.parse_fast import parse_feed_fast
-from feeds_etl.search import porter_stemmer, stem_counts, term_frequencies
+from feeds_etl.search import porter_stemmer, term_frequencies
 from feeds_etl.tags import normalise_aliases, normalise_tag
 from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse import history as history_store
@@ -457,16 +457,22 @@ def _clean_slice(jobs: Sequence[tuple[text_store.PendingText, Feed | None]]) -> 
     numbers: dict[str, int] = {}  # stem -> its number in this slice (insertion order)
     term_of_word = {word: numbers.setdefault(stem, len(numbers)) for word, stem in stems.items()}
     item_ids = [item_id for item_id, _ in counted]
-    terms: dict[str, list] = {"item": [], "term": [], "tf": []}
+    items, words, tfs = [], [], []
     for item, (_, counts) in enumerate(counted):
-        by_term = stem_counts(counts, term_of_word)
-        terms["item"] += [item] * len(by_term)
-        terms["term"] += by_term
-        terms["tf"] += by_term.values()
+        items += [item] * len(counts)
+        words += map(term_of_word.__getitem__, counts)
+        tfs += counts.values()
+    # Words sharing a stem ("runs", "running") become one term: summed for the whole slice at once by Arrow
+    # (a dict loop per item cost ~10% of indexing).
+    by_term = (
+        pa.table({"item": pa.array(items, pa.int32()), "term": pa.array(words, pa.int32()), "tf": tfs})
+        .group_by(["item", "term"], use_threads=False)
+        .aggregate([("tf", "sum")])
+    )
     columns = {
-        "item_id": _dictionary(terms["item"], item_ids),
-        "term": _dictionary(terms["term"], list(numbers)),
-        "tf": terms["tf"],
+        "item_id": pa.DictionaryArray.from_arrays(by_term["item"].combine_chunks(), pa.array(item_ids, pa.string())),
+        "term": pa.DictionaryArray.from_arrays(by_term["term"].combine_chunks(), pa.array(list(numbers), pa.string())),
+        "tf": by_term["tf_sum"].cast(pa.int32()),
     }
     docs = {"item_id": item_ids, "doc_length": [c.total() for _, c in counted]}
     return text_store.CleanedBatch(
@@ -476,10 +482,6 @@ def _clean_slice(jobs: Sequence[tuple[text_store.PendingText, Feed | None]]) -> 
         docs=pa.table(docs, schema=text_store.DOC_SCHEMA),
         stems=pa.table({"word": list(stems), "stem": list(stems.values())}, schema=text_store.STEM_SCHEMA),
     )
-
-
-def _dictionary(indices: list[int], values: list[str]) -> pa.DictionaryArray:
-    return pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(values, pa.string()))
 
 
 def clean_range(

@@ -10,12 +10,9 @@ from collections import Counter
 from collections.abc import Collection
 from functools import lru_cache
 from pathlib import Path
-from typing import TypeVar
 
 import duckdb
 import pyarrow as pa
-
-K = TypeVar("K")
 
 # The query side, in SQL (core functions only, so readers need no extension).
 TOKENIZE_SQL = r"regexp_split_to_array(lower(strip_accents({expr})), '[^\p{{L}}\p{{N}}]+')"
@@ -49,16 +46,6 @@ def term_frequencies(*texts: str | None) -> Counter[str]:
         else:
             counts.update(words(text))
     return counts
-
-
-def stem_counts(counts: Counter[str], stems: dict[str, K]) -> dict[K, int]:
-    """Word counts -> stem counts ("runs" and "running" both count for "run"); `stems` may map each word to its
-    stem's number instead."""
-    by_stem: dict[K, int] = {}
-    for word, count in counts.items():
-        stem = stems[word]
-        by_stem[stem] = by_stem.get(stem, 0) + count
-    return by_stem
 
 
 class PorterStemmer:

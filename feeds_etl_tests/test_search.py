@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from feeds_etl.pipeline import _clean_slice
-from feeds_etl.search import TOKENIZE_SQL, PorterStemmer, stem_counts, term_frequencies, words
+from feeds_etl.search import TOKENIZE_SQL, PorterStemmer, term_frequencies, words
 from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse.text import PendingText, save_texts
 
@@ -38,9 +38,16 @@ def test_porter_stems_come_from_the_fts_extension_and_survive_a_full_memo(monkey
     assert stemmer(["runs"]) == {"runs": "run"}
 
 
-def test_word_counts_add_up_per_stem() -> None:
-    counts = Counter({"running": 2, "runs": 1, "fast": 3})
-    assert stem_counts(counts, {"running": "run", "runs": "run", "fast": "fast"}) == {"run": 3, "fast": 3}
+def test_word_counts_add_up_per_stem_and_item() -> None:
+    items = [
+        PendingText("a", "f", None, None, "<p>Running fast. She runs; running again, fast.</p>", "sha-a"),
+        PendingText("b", "f", "Runs", None, "<p>One run.</p>", "sha-b"),
+    ]
+    terms = _clean_slice([(item, None) for item in items]).terms
+    counts = {(row["item_id"], row["term"]): row["tf"] for row in terms.to_pylist()}
+    assert len(counts) == terms.num_rows  # one row per (item, stem)
+    assert counts == {("a", "run"): 3, ("a", "fast"): 2, ("a", "she"): 1, ("a", "again"): 1,
+                      ("b", "run"): 2, ("b", "on"): 1}  # fmt: skip
 
 
 def test_an_item_is_found_by_another_form_of_its_words(tmp_path: Path) -> None:
