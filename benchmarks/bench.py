@@ -15,7 +15,7 @@ Scenarios, in order:
   backfill  `python -m feeds_etl backfill --from <now-167h> --to <now>` (re-derives from the archive)
 
     python benchmarks/bench.py                      # full: 1,000 feeds x 25 items (~several minutes)
-    python benchmarks/bench.py --pairs 2            # and 2 more (reference, cold) pairs: median ratio (make bench)
+    python benchmarks/bench.py --pairs 2            # 2 more (reference, naive, cold) runs: median ratios (make bench)
     python benchmarks/bench.py --feeds 100          # quick (< 1 minute)
     python benchmarks/bench.py --only cold,steady --keep   # keep temp dirs for inspection
 """
@@ -375,7 +375,7 @@ def main() -> int:
         "--pairs",
         type=int,
         default=0,
-        help="after the scenarios, this many more (reference, cold import) pairs, run one after the other: "
+        help="after the scenarios, this many more (reference, naive, cold import) runs, one after the other: "
         "on a machine whose speed drifts, the median of their ratios says more than one pair",
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -406,7 +406,7 @@ def main() -> int:
     server = CorpusServer(corpus, args.hosts, args.latency_ms)
     rows: list[Row] = []
     results: dict[str, Any] = {}
-    pairs: list[tuple[Measured, Measured]] = []
+    pairs: list[Pair] = []
     try:
         full_list = tmp / "feeds.yaml"
         write_feed_list(full_list, server, range(args.feeds))
@@ -475,28 +475,31 @@ def main() -> int:
                 )
             )
 
+        naive_n = min(args.naive_feeds, args.feeds)
+
+        def naive(variant: str, root: Path) -> tuple[Measured, dict[str, Any], float]:
+            """One naive run on the first `naive_n` feeds: its measurement, its own JSON line and items/s."""
+            root.mkdir(parents=True)
+            subset = root / "feeds.yaml"
+            write_feed_list(subset, server, range(naive_n))
+            print(f"-> {variant} on {naive_n} feeds", flush=True)
+            script = [python, str(HERE / "naive.py"), "--feeds-file", str(subset)]
+            cmd = [*script, "--database", str(root / "naive.duckdb"), *NAIVE_VARIANTS[variant]]
+            m = run_measured(variant, cmd, dict(os.environ), tmp)
+            info = last_json(m.output)
+            server.take_counts()
+            return m, info, (info.get("items", 0) / m.wall_s if m.wall_s else 0.0)
+
         if "naive" in wanted:
-            n = min(args.naive_feeds, args.feeds)
-            for variant, flags in NAIVE_VARIANTS.items():
-                root = tmp / variant
-                root.mkdir()
-                subset = root / "feeds.yaml"
-                write_feed_list(subset, server, range(n))
-                print(f"-> {variant} on {n} feeds", flush=True)
-                script = [python, str(HERE / "naive.py"), "--feeds-file", str(subset)]
-                cmd = [*script, "--database", str(root / "naive.duckdb"), *flags]
-                m = run_measured(variant, cmd, dict(os.environ), tmp)
-                info = last_json(m.output)
-                server.take_counts()
+            for variant in NAIVE_VARIANTS:
+                m, info, rate = naive(variant, tmp / variant)
                 results[variant] = {**m.__dict__, "output": m.output[-2000:], "info": info}
-                items = info.get("items", 0)
-                rate = items / m.wall_s if m.wall_s else 0
                 rows.append(
                     Row.from_run(
                         NAIVE_TITLES[variant],
-                        f"{n}x{args.items}",
+                        f"{naive_n}x{args.items}",
                         m,
-                        items,
+                        info.get("items", 0),
                         rate,
                         "-",
                         f"=> ~{total_items / rate:.0f}s for {args.feeds}x{args.items}; fetch {info.get('fetch_s')}s"
@@ -561,8 +564,9 @@ def main() -> int:
             print(f"-> pair {n}: reference", flush=True)
             ref = run_measured(f"pair{n}-reference", reference_cmd(pair_root, "lxml"), dict(os.environ), tmp)
             server.take_counts()
+            naive_rate = naive("naive", pair_root / "naive")[2] if "naive" in wanted else 0.0
             cold = product(f"pair{n}-cold", pair_root / "product", full_list, "run")
-            pairs.append((ref, cold))
+            pairs.append(Pair(ref, cold, naive_rate, total_items))
     finally:
         server.close()
 
@@ -580,24 +584,48 @@ def main() -> int:
     return 0 if all(r.get("returncode") == 0 for r in results.values()) else 1
 
 
-def print_pairs(rows: list[Row], pairs: list[tuple[Measured, Measured]]) -> None:
-    """Cold import / reference, wall and CPU, for the table's pair (if any) and each extra pair."""
-    measured = [(m.wall_s, m.cpu_s, c.wall_s, c.cpu_s) for m, c in pairs]
+@dataclass
+class Pair:
+    """One (reference, naive, cold import) run one after the other: their ratios drift less than their seconds."""
+
+    reference: Measured
+    cold: Measured
+    naive_rate: float  # items/s of the four-layer naive script, 0 when it did not run
+    items: int
+
+    @property
+    def naive_speedup(self) -> float:
+        return self.items / self.cold.wall_s / self.naive_rate if self.naive_rate else 0.0
+
+
+def print_pairs(rows: list[Row], pairs: list[Pair]) -> None:
+    """Cold import / reference (wall and CPU) and cold import / naive, for the table's runs and each extra pair."""
+    table = {r.scenario: r for r in rows}
     ref = next((r for r in rows if r.scenario.startswith("reference (")), None)
     cold = next((r for r in rows if r.scenario.startswith("product cold")), None)
+    naive_row = table.get(NAIVE_TITLES["naive"])
+    measured = [(p.reference.wall_s, p.reference.cpu_s, p.cold.wall_s, p.cold.cpu_s, p.naive_speedup) for p in pairs]
     if ref and cold:
-        measured.insert(0, (ref.wall_s, ref.cpu_s, cold.wall_s, cold.cpu_s))
-    print("\ncold / reference over pairs run one after the other (the machine's speed drifts):")
-    for ref_wall, ref_cpu, cold_wall, cold_cpu in measured:
+        speedup = cold.items_per_s / naive_row.items_per_s if naive_row and naive_row.items_per_s else 0.0
+        measured.insert(0, (ref.wall_s, ref.cpu_s, cold.wall_s, cold.cpu_s, speedup))
+    print("\nreference, naive and cold import run one after the other (the machine's speed drifts):")
+    for ref_wall, ref_cpu, cold_wall, cold_cpu, speedup in measured:
         print(
             f"  reference {ref_wall:5.1f}s ({ref_cpu:5.1f} CPU s)   cold {cold_wall:5.1f}s ({cold_cpu:5.1f} CPU s)"
             f"   wall {cold_wall / ref_wall:.2f}x   CPU {cold_cpu / ref_cpu:.2f}x"
+            + (f"   naive {speedup:.1f}x" if speedup else "")
         )
-    walls = [c / r for r, _, c, _ in measured]
-    cpus = [c / r for _, r, _, c in measured]
+    walls = [c / r for r, _, c, _, _ in measured]
+    cpus = [c / r for _, r, _, c, _ in measured]
+    speedups = [x for *_, x in measured if x]
     print(
         f"  median of {len(measured)}: wall {statistics.median(walls):.2f}x "
         f"(target <= {TARGETS['cold_vs_reference']}x), CPU {statistics.median(cpus):.2f}x"
+        + (
+            f"; cold vs naive {statistics.median(speedups):.1f}x (target >= {TARGETS['naive_speedup']}x)"
+            if speedups
+            else ""
+        )
     )
 
 
