@@ -610,10 +610,9 @@ class Pair:
 
 def print_pairs(rows: list[Row], pairs: list[Pair]) -> None:
     """Cold import / reference (wall and CPU) and cold import / naive, for the table's runs and each extra pair."""
-    table = {r.scenario: r for r in rows}
     ref = next((r for r in rows if r.scenario.startswith("reference (")), None)
     cold = next((r for r in rows if r.scenario.startswith("product cold")), None)
-    naive_row = table.get(NAIVE_TITLES["naive"])
+    naive_row = next((r for r in rows if r.scenario == NAIVE_TITLES["naive"]), None)
     measured = [(p.reference.wall_s, p.reference.cpu_s, p.cold.wall_s, p.cold.cpu_s, p.naive_speedup) for p in pairs]
     if ref and cold:
         speedup = cold.items_per_s / naive_row.items_per_s if naive_row and naive_row.items_per_s else 0.0

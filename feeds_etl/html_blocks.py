@@ -174,6 +174,10 @@ def _has_hint(classes: str, element_id: str | None) -> bool:
     return bool(_HINT_WORDS.intersection(_HINT_SPLIT.split(f"{classes} {element_id or ''}".lower())))
 
 
+# Links of a plain element: (href, anchor text made on demand), as `_Builder.link` takes them.
+PlainLinks = list[tuple[Any, Callable[[], str]]]
+
+
 class _Builder:
     """Collects text into lines and blocks as a walk enters and leaves elements."""
 
@@ -231,14 +235,18 @@ class _Builder:
         if name == "pre":
             self.pre_depth -= 1
 
-    def plain_block(self, element: Any, text: str | None, links: list[tuple[Any, Callable[[], str]]]) -> None:
-        """`enter`, `text`, `link` and `leave` of a block element (outside lists and <pre>) that holds only text."""
-        self.end_block()
-        self.owners.append(element)
+    def plain_content(self, text: str | None, links: PlainLinks) -> None:
+        """The `text` and `link` steps of an element that holds only text and plain inline markup."""
         if text:
-            self._pieces.append(text)
+            self.text(text)
         for href, anchor_text in links:
             self.link(href, anchor_text)
+
+    def plain_block(self, element: Any, text: str | None, links: PlainLinks) -> None:
+        """`enter`, `plain_content` and `leave` of a block element (outside lists and <pre>) holding only text."""
+        self.end_block()
+        self.owners.append(element)
+        self.plain_content(text, links)
         self.end_block()
         self.owners.pop()
 
@@ -345,10 +353,9 @@ def _lxml_walk(root: etree._Element, skipped: set[etree._Element]) -> list[Block
         if name in _BLOCK_TAGS and not (ruby or builder.list_depth or builder.pre_depth) and name != "pre":
             # A block of text and plain inline markup only (most paragraphs and headings): entered, filled and
             # left at once, as the steps below would (nothing they would push lies in between).
-            anchors = _lxml_plain_anchors(node, skipped) if len(node) else ()
-            if anchors is not None:
-                text = etree.tostring(node, method="text", encoding=str, with_tail=False) if len(node) else node.text
-                builder.plain_block(node, text, [(a.get("href"), lambda n=a: _lxml_anchor_text(n, 0)) for a in anchors])
+            content = _lxml_plain_content(node, skipped)
+            if content is not None:
+                builder.plain_block(node, *content)
                 continue
         if name == "a":
             builder.link(attrs.get("href"), lambda n=node, r=ruby: _lxml_anchor_text(n, r))
@@ -359,14 +366,9 @@ def _lxml_walk(root: etree._Element, skipped: set[etree._Element]) -> list[Block
                 ruby += 1
             push((node,))
         if name in _PARAGRAPH_TAGS and len(node) and not ruby and not builder.pre_depth:
-            anchors = _lxml_plain_anchors(node, skipped)
-            if anchors is not None:  # only text and plain inline markup below: no step per node
-                # libxml2 concatenates the text nodes (as the walk would: comments' tails, not their text)
-                text = etree.tostring(node, method="text", encoding=str, with_tail=False)
-                if text:
-                    builder.text(text)
-                for anchor in anchors:
-                    builder.link(anchor.get("href"), lambda n=anchor: _lxml_anchor_text(n, 0))
+            content = _lxml_plain_content(node, skipped)
+            if content is not None:  # only text and plain inline markup below: no step per node
+                builder.plain_content(*content)
                 continue
         text = node.text
         if text and not ruby:
@@ -378,6 +380,18 @@ def _lxml_walk(root: etree._Element, skipped: set[etree._Element]) -> list[Block
             push(child)
     builder.end_block()
     return builder.blocks
+
+
+def _lxml_plain_content(element: etree._Element, skipped: set[etree._Element]) -> tuple[str | None, PlainLinks] | None:
+    """The element's text and links if nothing below it is more than text to the walk, else None."""
+    if not len(element):
+        return element.text, []
+    anchors = _lxml_plain_anchors(element, skipped)
+    if anchors is None:
+        return None
+    # libxml2 concatenates the text nodes (as the walk would: comments' tails, not their text)
+    text = etree.tostring(element, method="text", encoding=str, with_tail=False)
+    return text, [(anchor.get("href"), lambda n=anchor: _lxml_anchor_text(n, 0)) for anchor in anchors]
 
 
 def _lxml_plain_anchors(element: etree._Element, skipped: set[etree._Element]) -> list[etree._Element] | None:
