@@ -35,7 +35,7 @@ from feeds_etl.history import fetch_history
 from feeds_etl.hours import hour_key
 from feeds_etl.parse import ParsedFeed, parse_feed, sniff_not_a_feed
 from feeds_etl.parse_fast import parse_feed_fast
-from feeds_etl.search import porter_stemmer, term_frequencies
+from feeds_etl.search import count_terms, token_text
 from feeds_etl.tags import normalise_aliases, normalise_tag
 from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse import history as history_store
@@ -437,7 +437,7 @@ class CleanReport:
 
 def _clean_slice(jobs: Sequence[tuple[text_store.PendingText, Feed | None]]) -> text_store.CleanedBatch:
     """Clean some items and index their words for search (runs in worker processes)."""
-    texts, links, counted = [], [], []
+    texts, links, tokens = [], [], []
     for pending, feed in jobs:
         cleaned = clean_item(pending.html, pending.title, pending.link, feed.boilerplate if feed else None)
         texts.append(
@@ -450,36 +450,22 @@ def _clean_slice(jobs: Sequence[tuple[text_store.PendingText, Feed | None]]) -> 
              "anchor_text": link.anchor_text}
             for n, link in enumerate(cleaned.links)
         ]  # fmt: skip
-        counted.append((pending.item_id, term_frequencies(pending.title, cleaned.text)))
-    stems = porter_stemmer()({word for _, counts in counted for word in counts})
-    # Hundreds of terms per item: built column by column, not as a dict per row, with each term's item and stem
-    # as indices into the slice's item ids and stems (dictionary arrays): each crosses to the writer once.
-    numbers: dict[str, int] = {}  # stem -> its number in this slice (insertion order)
-    term_of_word = {word: numbers.setdefault(stem, len(numbers)) for word, stem in stems.items()}
-    item_ids = [item_id for item_id, _ in counted]
-    items, words, tfs = [], [], []
-    for item, (_, counts) in enumerate(counted):
-        items += [item] * len(counts)
-        words += map(term_of_word.__getitem__, counts)
-        tfs += counts.values()
-    # Words sharing a stem ("runs", "running") become one term: summed for the whole slice at once by Arrow
-    # (a dict loop per item cost ~10% of indexing).
-    by_term = (
-        pa.table({"item": pa.array(items, pa.int32()), "term": pa.array(words, pa.int32()), "tf": tfs})
-        .group_by(["item", "term"], use_threads=False)
-        .aggregate([("tf", "sum")])
-    )
-    columns = {
-        "item_id": pa.DictionaryArray.from_arrays(by_term["item"].combine_chunks(), pa.array(item_ids, pa.string())),
-        "term": pa.DictionaryArray.from_arrays(by_term["term"].combine_chunks(), pa.array(list(numbers), pa.string())),
-        "tf": by_term["tf_sum"].cast(pa.int32()),
+        tokens.append(token_text(pending.title, cleaned.text))
+    counts = count_terms(tokens)
+    item_ids = pa.array([pending.item_id for pending, _ in jobs], pa.string())
+    # Each term row's item and stem as indices into the slice's item ids and stems (dictionary arrays): hundreds
+    # of terms per item, but each string crosses to the writer once.
+    terms = {
+        "item_id": pa.DictionaryArray.from_arrays(counts.document, item_ids),
+        "term": pa.DictionaryArray.from_arrays(counts.term, pa.array(counts.terms, pa.string())),
+        "tf": counts.tf,
     }
-    docs = {"item_id": item_ids, "doc_length": [c.total() for _, c in counted]}
+    stems = counts.stems
     return text_store.CleanedBatch(
         texts=pa.Table.from_pylist(texts, schema=text_store.TEXT_SCHEMA),
         links=pa.Table.from_pylist(links, schema=text_store.LINK_SCHEMA),
-        terms=pa.table(columns, schema=text_store.TERM_SCHEMA),
-        docs=pa.table(docs, schema=text_store.DOC_SCHEMA),
+        terms=pa.table(terms, schema=text_store.TERM_SCHEMA),
+        docs=pa.table({"item_id": item_ids, "doc_length": counts.lengths}, schema=text_store.DOC_SCHEMA),
         stems=pa.table({"word": list(stems), "stem": list(stems.values())}, schema=text_store.STEM_SCHEMA),
     )
 
