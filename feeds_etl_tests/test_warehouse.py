@@ -128,6 +128,60 @@ def test_hourly_appends_are_not_rewritten_until_the_daily_compaction(tmp_path: P
         )
 
 
+def _storage_version(con: duckdb.DuckDBPyConnection) -> str:
+    return con.execute("SELECT tags['storage_version'] FROM duckdb_databases() WHERE NOT internal").fetchone()[0]
+
+
+def _compression(con: duckdb.DuckDBPyConnection, table: str, column: str) -> set[str]:
+    rows = con.execute(
+        "SELECT DISTINCT compression FROM pragma_storage_info(?) WHERE column_name = ? AND segment_type <> 'VALIDITY'",
+        [table, column],
+    ).fetchall()
+    return {compression for (compression,) in rows}
+
+
+def test_a_new_database_stores_bodies_html_and_text_compressed(tmp_path: Path) -> None:
+    warehouse = Warehouse(tmp_path / "feeds.duckdb")
+    page = "<p>" + "Migrant workers wait at the Russian border for the third day. " * 200 + "</p>"
+    with warehouse.writing() as con:
+        con.execute(
+            """INSERT INTO feed_snapshots (snapshot_id, feed_id, partition_key, fetched_at, url, body, outcome)
+               SELECT 's' || i, 'f', '2026-11-24-10:00', now(), 'u', ?::BLOB, 'new' FROM range(300) r(i)""",
+            [page],
+        )
+        con.execute(
+            """INSERT INTO item_versions (item_id, entry_sha256, feed_id, content_html)
+               SELECT 'i' || i, 'h', 'f', ? FROM range(300) r(i)""",
+            [page],
+        )
+        con.execute(
+            """INSERT INTO item_text (item_id, text, word_count, reading_time_minutes, cleaner_version,
+               source_sha256) SELECT 'i' || i, ?, 1, 0, '1', 'h' FROM range(300) r(i)""",
+            [page],
+        )
+    with warehouse.published() as con:
+        assert con is not None
+        assert _storage_version(con).startswith("v1.2.0")
+        for table, column in [("feed_snapshots", "body"), ("item_versions", "content_html"), ("item_text", "text")]:
+            assert _compression(con, table, column) == {"ZSTD"}, (table, column)
+        assert con.execute("SELECT count(*) FROM item_text WHERE text = ?", [page]).fetchone() == (300,)
+    # 300 copies of a 12.6 kB page stored as they are would take 3 x 3.8 MB.
+    assert warehouse.database.stat().st_size < 3_000_000
+
+
+def test_a_database_made_by_an_earlier_version_keeps_its_storage_format(tmp_path: Path) -> None:
+    warehouse = Warehouse(tmp_path / "feeds.duckdb")
+    warehouse.work_dir.mkdir()
+    with duckdb.connect(str(warehouse.work_database)) as con:  # DuckDB's default format, as before
+        before = _storage_version(con)
+    with warehouse.writing() as con:
+        con.execute("INSERT INTO partition_log VALUES ('2026-11-24-10:00', 'raw_feed_xml', 'note')")
+    with warehouse.published() as con:
+        assert con is not None
+        assert _storage_version(con) == before and not before.startswith("v1.2")
+        assert con.execute("SELECT count(*) FROM partition_log").fetchone() == (1,)
+
+
 def test_compaction_job_runs_and_reports(tmp_path: Path) -> None:
     database = tmp_path / "feeds.duckdb"
     resources = {"warehouse": WarehouseResource(database=str(database))}

@@ -11,6 +11,9 @@ from feeds_etl.search import TOKENIZE_SQL
 # Bump when a table changes shape; `migrate` then rebuilds what it must.
 SCHEMA_VERSION = 10
 
+# The long texts (feed bodies, item HTML, cleaned text: nine tenths of the file) are stored ZSTD-compressed. DuckDB
+# would store them as they are, and every run reads, writes and publishes (copies) them: a 1,000-feed first import
+# made a 744 MB file in 25 s; compressed, 131 MB in 21 s. New files only (see `Warehouse._connect`).
 TABLES: dict[str, str] = {
     "feed_snapshots": """
         snapshot_id VARCHAR NOT NULL,
@@ -24,7 +27,7 @@ TABLES: dict[str, str] = {
         last_modified VARCHAR,
         content_type VARCHAR,
         content_sha256 VARCHAR,
-        body BLOB,
+        body BLOB USING COMPRESSION zstd,
         body_bytes BIGINT,
         outcome VARCHAR NOT NULL,
         error VARCHAR,
@@ -75,8 +78,8 @@ TABLES: dict[str, str] = {
         author VARCHAR,
         published_at TIMESTAMPTZ,
         updated_at TIMESTAMPTZ,
-        summary_html VARCHAR,
-        content_html VARCHAR,
+        summary_html VARCHAR USING COMPRESSION zstd,
+        content_html VARCHAR USING COMPRESSION zstd,
         categories VARCHAR[]
     """,
     # Which version of each item is current, and when the item was seen: `items` joins it to its version.
@@ -89,7 +92,7 @@ TABLES: dict[str, str] = {
     """,
     "item_text": """
         item_id VARCHAR NOT NULL,
-        text VARCHAR NOT NULL,
+        text VARCHAR USING COMPRESSION zstd NOT NULL,
         word_count INTEGER NOT NULL,
         language VARCHAR,
         reading_time_minutes DOUBLE NOT NULL,

@@ -46,6 +46,10 @@ WRITER_CONFIG = {"memory_limit": "640MB", "preserve_insertion_order": False, "ma
 # with 110 MB less RSS). Batches are bounded in size (32 MB), well within it.
 SESSION_CONFIG = {**WRITER_CONFIG, "memory_limit": "256MB"}
 COMPACT_CONFIG = {**WRITER_CONFIG, "max_vacuum_tasks": 10_000}
+# The storage format of a new database file: the first with ZSTD-compressed strings (schema.TABLES), readable by
+# DuckDB 1.2 and later. A file made by an earlier version keeps its format: attaching it with this option would
+# convert it in place, and older DuckDB versions could then no longer read it.
+NEW_FILE_STORAGE_VERSION = "v1.2.0"
 
 
 class WarehouseBusy(RuntimeError):
@@ -160,7 +164,8 @@ class Warehouse:
             # checkpoint completes leaves the previous checkpoint, as a kill before COMMIT always did.
             # ATTACH takes no parameters: the path (ours, from the settings) goes in as a quoted SQL string.
             path = str(self.work_database).replace("'", "''")
-            con.execute(f"ATTACH '{path}' AS work (RECOVERY_MODE no_wal_writes)")
+            storage = "" if self.work_database.exists() else f", STORAGE_VERSION '{NEW_FILE_STORAGE_VERSION}'"
+            con.execute(f"ATTACH '{path}' AS work (RECOVERY_MODE no_wal_writes{storage})")
             con.execute("USE work")
             con.execute("SET TimeZone = 'UTC'")
             migrate(con)
