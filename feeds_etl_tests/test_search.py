@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from feeds_etl.pipeline import _clean_slice
-from feeds_etl.search import TOKENIZE_SQL, PorterStemmer, term_frequencies, words
+from feeds_etl.search import TOKENIZE_SQL, PorterStemmer, count_terms, term_frequencies, token_text, words
 from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse.text import PendingText, save_texts
 
@@ -28,6 +28,24 @@ def test_python_splits_words_as_the_sql_query_side_does(text: str) -> None:
     sql = duckdb.sql(f"SELECT {TOKENIZE_SQL.format(expr='$text')}", params={"text": text}).fetchone()[0]
     assert words(text) == [word for word in sql if word]
     assert term_frequencies(text, text.upper()) == Counter(words(text) + words(text.upper()))
+
+
+def test_counting_many_documents_at_once_gives_each_its_own_stemmed_counts() -> None:
+    documents = [*TRICKY, "Running runs; RUN!", "   ", "only_underscores __ _"]
+    counts = count_terms([token_text(text) for text in documents])
+    by_document: list[Counter[str]] = [Counter() for _ in documents]
+    rows = zip(counts.document.to_pylist(), counts.term.to_pylist(), counts.tf.to_pylist(), strict=True)
+    for document, term, tf in rows:
+        assert by_document[document][counts.terms[term]] == 0  # one row per (document, stem)
+        by_document[document][counts.terms[term]] = tf
+    stems = PorterStemmer()
+    for text, counted, length in zip(documents, by_document, counts.lengths.to_pylist(), strict=True):
+        expected: Counter[str] = Counter()
+        for word, n in term_frequencies(text).items():
+            expected[stems([word])[word]] += n
+        assert counted == expected, text
+        assert length == len(words(text))
+    assert by_document[-3] == {"run": 3}
 
 
 def test_porter_stems_come_from_the_fts_extension_and_survive_a_full_memo(monkeypatch: pytest.MonkeyPatch) -> None:
