@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from feeds_etl.parse import PARSER_VERSION, ParsedFeed, entry_as_row
 from feeds_etl.warehouse.store import insert_table, registered
@@ -111,22 +112,26 @@ def load_contents(con: duckdb.DuckDBPyConnection, keys: Sequence[tuple[str, str]
         return []
     batch = pa.table({"feed_id": [k[0] for k in keys], "content_sha256": [k[1] for k in keys]})
     with registered(con, "_content_keys", batch):
-        # Where the bodies lie first (keys only), then the bodies from that stretch alone: the scan skips what
-        # lies outside a rowid range, while a join alone reads every stored body, once per batch.
-        first, last = con.execute(
-            """SELECT min(s.rowid), max(s.rowid) FROM feed_snapshots s SEMI JOIN _content_keys k
-                 ON s.feed_id = k.feed_id AND s.content_sha256 = k.content_sha256 WHERE s.has_body"""
-        ).fetchone()
+        # Which archive row holds each body (keys only), then those rows from that stretch alone: the scan skips
+        # what lies outside their rowid range, while a join alone reads every stored body, once per batch. No
+        # body goes through an aggregate: `any_value` copied each one twice more (a 1,000-feed import's bodies
+        # took 0.9-1.3 CPU s to load that way, 0.5 s so).
         rows = con.execute(
-            """SELECT k.feed_id, k.content_sha256,
-                      any_value(s.body), any_value(s.content_type), any_value(s.final_url)
-               FROM _content_keys k JOIN feed_snapshots s
-                 ON s.feed_id = k.feed_id AND s.content_sha256 = k.content_sha256 AND s.has_body
-               WHERE s.rowid BETWEEN $first AND $last
-               GROUP BY k.feed_id, k.content_sha256 ORDER BY min(s.rowid)""",
-            {"first": first, "last": last},
+            """SELECT min(s.rowid) AS body_row FROM feed_snapshots s SEMI JOIN _content_keys k
+                 ON s.feed_id = k.feed_id AND s.content_sha256 = k.content_sha256
+               WHERE s.has_body GROUP BY s.feed_id, s.content_sha256"""
+        ).to_arrow_table()
+    if rows.num_rows == 0:
+        return []
+    with registered(con, "_body_rows", rows):
+        found = con.execute(
+            """SELECT feed_id, content_sha256, body, content_type, final_url
+               FROM feed_snapshots SEMI JOIN _body_rows ON rowid = body_row
+               WHERE rowid BETWEEN $first AND $last
+               ORDER BY rowid""",
+            {"first": pc.min(rows.column(0)).as_py(), "last": pc.max(rows.column(0)).as_py()},
         ).fetchall()
-    return [PendingContent(*row) for row in rows]
+    return [PendingContent(*row) for row in found]
 
 
 @dataclass(frozen=True)
