@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from feeds_etl.parse import PARSER_VERSION, ParsedFeed, entry_as_row
-from feeds_etl.warehouse.store import insert_table, registered
+from feeds_etl.warehouse.store import insert_table, registered, rows_at
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -117,20 +116,11 @@ def load_contents(con: duckdb.DuckDBPyConnection, keys: Sequence[tuple[str, str]
         # body goes through an aggregate: `any_value` copied each one twice more (a 1,000-feed import's bodies
         # took 0.9-1.3 CPU s to load that way, 0.5 s so).
         rows = con.execute(
-            """SELECT min(s.rowid) AS body_row FROM feed_snapshots s SEMI JOIN _content_keys k
+            """SELECT min(s.rowid) FROM feed_snapshots s SEMI JOIN _content_keys k
                  ON s.feed_id = k.feed_id AND s.content_sha256 = k.content_sha256
                WHERE s.has_body GROUP BY s.feed_id, s.content_sha256"""
         ).to_arrow_table()
-    if rows.num_rows == 0:
-        return []
-    with registered(con, "_body_rows", rows):
-        found = con.execute(
-            """SELECT feed_id, content_sha256, body, content_type, final_url
-               FROM feed_snapshots SEMI JOIN _body_rows ON rowid = body_row
-               WHERE rowid BETWEEN $first AND $last
-               ORDER BY rowid""",
-            {"first": pc.min(rows.column(0)).as_py(), "last": pc.max(rows.column(0)).as_py()},
-        ).fetchall()
+    found = rows_at(con, "feed_snapshots", "feed_id, content_sha256, body, content_type, final_url", rows.column(0))
     return [PendingContent(*row) for row in found]
 
 

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from feeds_etl.warehouse.schema import (
     SCHEMA_VERSION,
@@ -352,6 +353,20 @@ def registered_ids(con: duckdb.DuckDBPyConnection, name: str, column: str, value
     (`IN (SELECT unnest(?::VARCHAR[]))`) costs ~0.1 ms per element to bind: 0.5 s for 4,000 ids."""
     with registered(con, name, pa.table({column: pa.array(list(values), pa.string())})):
         yield
+
+
+def rows_at(con: duckdb.DuckDBPyConnection, table: str, columns: str, row_ids: pa.Array) -> list[tuple[Any, ...]]:
+    """`columns` of the rows of `table` at `row_ids` (rowids found by an earlier, keys-only query), in storage
+    order. The scan reads only the stretch between the first and the last of them: joining on keys instead reads
+    every row's long columns (bodies, HTML), once per call. `table` and `columns` are ours, never user input."""
+    if len(row_ids) == 0:
+        return []
+    with registered(con, "_rows_wanted", pa.table({"wanted_row": row_ids})):
+        return con.execute(
+            f"""SELECT {columns} FROM {table} SEMI JOIN _rows_wanted ON rowid = wanted_row
+                WHERE rowid BETWEEN $first AND $last ORDER BY rowid""",
+            {"first": pc.min(row_ids).as_py(), "last": pc.max(row_ids).as_py()},
+        ).fetchall()
 
 
 def insert_arrow(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str, Any]], schema: pa.Schema) -> int:

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from feeds_etl.warehouse.items import TOUCHED_ITEMS_SQL
-from feeds_etl.warehouse.store import insert_table, registered, registered_ids
+from feeds_etl.warehouse.store import insert_table, registered, registered_ids, rows_at
 
 TEXT_SCHEMA = pa.schema(
     [
@@ -94,18 +94,10 @@ def load_pending_texts(con: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) 
         # is never joined on: a join could hold all of the stretch's HTML (a batch of items spread over a big
         # table, as after a cleaner change, ran out of memory).
         versions = con.execute(
-            f"SELECT v.rowid AS version_row FROM {CURRENT_VERSIONS_SQL} SEMI JOIN _pending_ids USING (item_id)"
+            f"SELECT v.rowid FROM {CURRENT_VERSIONS_SQL} SEMI JOIN _pending_ids USING (item_id)"
         ).to_arrow_table()
-    if versions.num_rows == 0:
-        return []
-    with registered(con, "_pending_versions", versions):
-        rows = con.execute(
-            """SELECT item_id, feed_id, title, link, coalesce(content_html, summary_html), entry_sha256
-               FROM item_versions SEMI JOIN _pending_versions ON rowid = version_row
-               WHERE rowid BETWEEN $first AND $last
-               ORDER BY rowid""",
-            {"first": pc.min(versions.column(0)).as_py(), "last": pc.max(versions.column(0)).as_py()},
-        ).fetchall()
+    columns = "item_id, feed_id, title, link, coalesce(content_html, summary_html), entry_sha256"
+    rows = rows_at(con, "item_versions", columns, versions.column(0))
     return [PendingText(*row) for row in rows]
 
 
