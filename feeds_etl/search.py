@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -49,10 +48,6 @@ def token_text(*texts: str | None) -> str:
         else:
             parts.append(" ".join(words(text)))
     return " ".join(parts).strip()
-
-
-def term_frequencies(*texts: str | None) -> Counter[str]:
-    return Counter(token_text(*texts).split())
 
 
 @dataclass(frozen=True)
