@@ -12,7 +12,7 @@ DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 override DAGSTER_HOME := $(abspath $(DAGSTER_HOME))
 export DAGSTER_HOME
 
-.PHONY: bootstrap run test ui backfill bench lint format
+.PHONY: bootstrap run test ui backfill upgrade-storage bench lint format
 
 # (Re)install whenever pyproject.toml is newer than the last install.
 $(STAMP): pyproject.toml
@@ -34,6 +34,9 @@ run: bootstrap
 backfill: bootstrap
 	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill FROM=2026-11-01-00:00 TO=2026-11-01-23:00"; exit 2; }
 	@$(PY) -m feeds_etl backfill --from "$(FROM)" --to "$(TO)"
+
+upgrade-storage: bootstrap
+	@$(PY) -m feeds_etl upgrade-storage
 
 ui: bootstrap
 	$(VENV)/bin/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)

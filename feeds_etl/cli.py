@@ -1,4 +1,5 @@
-"""`make run` and `make backfill`: one Dagster run on the instance `make ui` shows, then a summary."""
+"""`make run` and `make backfill`: one Dagster run on the instance `make ui` shows, then a summary.
+`make upgrade-storage`: the database rewritten in the compressed storage format."""
 
 from __future__ import annotations
 
@@ -32,7 +33,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     backfill = commands.add_parser("backfill", help="re-derive an inclusive range of hours in one run")
     backfill.add_argument("--from", dest="first", required=True, help="first partition key, e.g. 2026-11-01-00:00")
     backfill.add_argument("--to", dest="last", required=True, help="last partition key, e.g. 2026-11-01-23:00")
+    commands.add_parser(
+        "upgrade-storage",
+        help="rewrite a database made before feeds_etl stored long texts compressed (DuckDB 1.2+ reads the result)",
+    )
     args = parser.parse_args(argv)
+    if args.command == "upgrade-storage":
+        return upgrade_storage()
 
     try:
         load_feed_list()  # a broken feed list is a clear message, not a stack trace, and writes nothing
@@ -99,6 +106,26 @@ def materialize(first: str, last: str) -> int:
         )
     print_summary(result)
     return 0 if result.success else 1
+
+
+def upgrade_storage() -> int:
+    database = database_from_env()
+    upgrade = Warehouse(database).upgrade_storage()
+    if upgrade is None:
+        print(f"feeds_etl: no database at {database} yet: nothing to upgrade")
+    elif upgrade.format_before == upgrade.format_after:
+        print(f"feeds_etl: {database} is already in storage format {upgrade.format_after}: nothing to do")
+    else:
+        print(
+            f"feeds_etl: {database} rewritten from storage format {upgrade.format_before} to "
+            f"{upgrade.format_after}, {_mb(upgrade.bytes_before)} -> {_mb(upgrade.bytes_after)}; "
+            "DuckDB 1.2 or later reads it"
+        )
+    return 0
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
 
 
 def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:

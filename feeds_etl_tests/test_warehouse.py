@@ -12,8 +12,11 @@ from feeds_etl.maintenance import compact_warehouse_job
 from feeds_etl.resources import WarehouseResource
 from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse.schema import SCHEMA_VERSION
-from feeds_etl.warehouse.store import migrate
+from feeds_etl.warehouse.store import StorageUpgrade, migrate
 from feeds_etl.warehouse.text import load_pending_texts
+from feeds_etl_tests.conftest import Project
+from feeds_etl_tests.test_assets import DERIVED_TABLES, table_contents
+from feeds_etl_tests.test_backfill import make
 
 
 def test_version_7_database_gains_has_body_from_its_bodies(tmp_path: Path) -> None:
@@ -140,46 +143,103 @@ def _compression(con: duckdb.DuckDBPyConnection, table: str, column: str) -> set
     return {compression for (compression,) in rows}
 
 
-def test_a_new_database_stores_bodies_html_and_text_compressed(tmp_path: Path) -> None:
-    warehouse = Warehouse(tmp_path / "feeds.duckdb")
-    page = "<p>" + "Migrant workers wait at the Russian border for the third day. " * 200 + "</p>"
+LONG_TEXTS = [("feed_snapshots", "body"), ("item_versions", "content_html"), ("item_text", "text")]
+PAGE = "<p>" + "Migrant workers wait at the Russian border for the third day. " * 200 + "</p>"
+
+
+def _write_300_pages(warehouse: Warehouse) -> None:
     with warehouse.writing() as con:
         con.execute(
             """INSERT INTO feed_snapshots (snapshot_id, feed_id, partition_key, fetched_at, url, body, outcome)
                SELECT 's' || i, 'f', '2026-11-24-10:00', now(), 'u', ?::BLOB, 'new' FROM range(300) r(i)""",
-            [page],
+            [PAGE],
         )
         con.execute(
             """INSERT INTO item_versions (item_id, entry_sha256, feed_id, content_html)
                SELECT 'i' || i, 'h', 'f', ? FROM range(300) r(i)""",
-            [page],
+            [PAGE],
         )
         con.execute(
             """INSERT INTO item_text (item_id, text, word_count, reading_time_minutes, cleaner_version,
                source_sha256) SELECT 'i' || i, ?, 1, 0, '1', 'h' FROM range(300) r(i)""",
-            [page],
+            [PAGE],
         )
+
+
+def test_a_new_database_stores_bodies_html_and_text_compressed(tmp_path: Path) -> None:
+    warehouse = Warehouse(tmp_path / "feeds.duckdb")
+    _write_300_pages(warehouse)
     with warehouse.published() as con:
         assert con is not None
         assert _storage_version(con).startswith("v1.2.0")
-        for table, column in [("feed_snapshots", "body"), ("item_versions", "content_html"), ("item_text", "text")]:
+        for table, column in LONG_TEXTS:
             assert _compression(con, table, column) == {"ZSTD"}, (table, column)
-        assert con.execute("SELECT count(*) FROM item_text WHERE text = ?", [page]).fetchone() == (300,)
+        assert con.execute("SELECT count(*) FROM item_text WHERE text = ?", [PAGE]).fetchone() == (300,)
     # 300 copies of a 12.6 kB page stored as they are would take 3 x 3.8 MB.
     assert warehouse.database.stat().st_size < 3_000_000
 
 
+def _made_by_an_earlier_version(warehouse: Warehouse) -> str:
+    """An empty working database in DuckDB's default storage format, as feeds_etl made them before; its format."""
+    warehouse.work_dir.mkdir(exist_ok=True)
+    with duckdb.connect(str(warehouse.work_database)) as con:
+        return _storage_version(con)
+
+
 def test_a_database_made_by_an_earlier_version_keeps_its_storage_format(tmp_path: Path) -> None:
     warehouse = Warehouse(tmp_path / "feeds.duckdb")
-    warehouse.work_dir.mkdir()
-    with duckdb.connect(str(warehouse.work_database)) as con:  # DuckDB's default format, as before
-        before = _storage_version(con)
+    before = _made_by_an_earlier_version(warehouse)
     with warehouse.writing() as con:
         con.execute("INSERT INTO partition_log VALUES ('2026-11-24-10:00', 'raw_feed_xml', 'note')")
     with warehouse.published() as con:
         assert con is not None
         assert _storage_version(con) == before and not before.startswith("v1.2")
         assert con.execute("SELECT count(*) FROM partition_log").fetchone() == (1,)
+
+
+def test_upgrade_storage_rewrites_an_earlier_database_compressed_with_every_row(tmp_path: Path) -> None:
+    warehouse = Warehouse(tmp_path / "feeds.duckdb")
+    assert warehouse.upgrade_storage() is None  # no database yet
+    old_format = _made_by_an_earlier_version(warehouse)
+    _write_300_pages(warehouse)
+    with warehouse.writing() as con:
+        con.execute("CREATE TABLE not_ours AS SELECT 42 AS answer")  # carried over, not dropped
+    tables = [*(table for table, _ in LONG_TEXTS), "_meta", "not_ours"]
+    with warehouse.published() as con:
+        assert con is not None and _compression(con, "item_text", "text") != {"ZSTD"}
+        before = {table: con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall() for table in tables}
+
+    upgrade = warehouse.upgrade_storage()
+
+    assert upgrade is not None and upgrade.format_before == old_format and upgrade.format_after.startswith("v1.2.0")
+    assert upgrade.bytes_after < upgrade.bytes_before / 3
+    with warehouse.published() as con:
+        assert con is not None and _storage_version(con) == upgrade.format_after
+        for table, column in LONG_TEXTS:
+            assert _compression(con, table, column) == {"ZSTD"}, (table, column)
+        assert {table: con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall() for table in tables} == before
+    again = warehouse.upgrade_storage()  # already in the format: left as it is
+    assert again == StorageUpgrade(upgrade.format_after, upgrade.format_after, upgrade.bytes_after, upgrade.bytes_after)
+    with warehouse.writing() as con:  # and runs go on writing to it
+        con.execute("INSERT INTO partition_log VALUES ('2026-11-24-10:00', 'raw_feed_xml', 'note')")
+
+
+def test_make_upgrade_storage_on_a_database_filled_by_runs(project: Project, current_hour: str) -> None:
+    warehouse = Warehouse(project.database)
+    _made_by_an_earlier_version(warehouse)
+    assert project.materialize(current_hour).success
+    tables = ["feed_snapshots", *DERIVED_TABLES]
+    before = table_contents(project, tables)
+    found = project.query("SELECT item_id FROM search_items('migrant workers Russia')")
+
+    done = make(project, "upgrade-storage")
+
+    assert done.returncode == 0, done.stderr
+    assert "rewritten from storage format v1.0.0+ to v1.2.0+" in done.stdout
+    assert table_contents(project, tables) == before
+    assert project.query("SELECT item_id FROM search_items('migrant workers Russia')") == found != []
+    assert project.materialize(current_hour).success
+    assert "already in storage format v1.2.0+: nothing to do" in make(project, "upgrade-storage").stdout
 
 
 def test_compaction_job_runs_and_reports(tmp_path: Path) -> None:
