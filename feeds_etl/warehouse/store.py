@@ -212,19 +212,16 @@ class Warehouse:
             )
             con.execute("USE work")
             migrate(con)
-            made, tables = (
-                [name for (name,) in con.execute(_TABLES_OF, [database]).fetchall()] for database in ("work", "old")
-            )
-            for name in tables:
+            made = _table_names(con, "work")
+            for name in _table_names(con, "old"):
                 table = _sql_name(name)
                 if name in made:  # by column name: columns added by upgrades sit last in an old file
                     con.execute(f"DELETE FROM work.{table}")  # _meta's schema_version, written by migrate
                     con.execute(f"INSERT INTO work.{table} BY NAME SELECT * FROM old.{table}")
                 else:  # not ours, but nothing in the file is left behind
                     con.execute(f"CREATE TABLE work.{table} AS SELECT * FROM old.{table}")
-                copied, stored = (
-                    con.execute(f"SELECT count(*) FROM {db}.{table}").fetchone()[0] for db in ("work", "old")
-                )
+                stored = con.execute(f"SELECT count(*) FROM old.{table}").fetchone()[0]
+                copied = con.execute(f"SELECT count(*) FROM work.{table}").fetchone()[0]
                 if copied != stored:
                     raise RuntimeError(f"upgrade stopped: {name} has {stored} rows, the copy {copied}")
             con.execute("CHECKPOINT")
@@ -385,7 +382,9 @@ def _sql_string(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-_TABLES_OF = "SELECT table_name FROM duckdb_tables() WHERE database_name = ? ORDER BY table_name"
+def _table_names(con: duckdb.DuckDBPyConnection, database: str) -> list[str]:
+    query = "SELECT table_name FROM duckdb_tables() WHERE database_name = ? ORDER BY table_name"
+    return [name for (name,) in con.execute(query, [database]).fetchall()]
 
 
 def _sql_name(name: str) -> str:
