@@ -460,13 +460,14 @@ def _clean_slice(jobs: Sequence[tuple[text_store.PendingText, Feed | None]]) -> 
         "term": pa.DictionaryArray.from_arrays(counts.term, pa.array(counts.terms, pa.string())),
         "tf": counts.tf,
     }
-    stems = counts.stems
     return text_store.CleanedBatch(
         texts=pa.Table.from_pylist(texts, schema=text_store.TEXT_SCHEMA),
         links=pa.Table.from_pylist(links, schema=text_store.LINK_SCHEMA),
         terms=pa.table(terms, schema=text_store.TERM_SCHEMA),
         docs=pa.table({"item_id": item_ids, "doc_length": counts.lengths}, schema=text_store.DOC_SCHEMA),
-        stems=pa.table({"word": list(stems), "stem": list(stems.values())}, schema=text_store.STEM_SCHEMA),
+        stems=pa.table(
+            {"word": list(counts.stems), "stem": list(counts.stems.values())}, schema=text_store.STEM_SCHEMA
+        ),
     )
 
 

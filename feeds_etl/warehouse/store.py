@@ -178,8 +178,10 @@ class Warehouse:
 
     @contextmanager
     def _connect(
-        self, config: dict[str, Any] = WRITER_CONFIG, threads: int | None = None
+        self, config: dict[str, Any] = WRITER_CONFIG, threads: int | None = None, database: Path | None = None
     ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The working database (or `database`, opened the same way), its schema up to date, as `work`."""
+        path = database or self.work_database
         # Spills go beside the working database, as they did when it was the connection's own database.
         settings = {**config, "temp_directory": f"{self.work_database}.tmp"}
         if threads:
@@ -189,9 +191,8 @@ class Warehouse:
             # No WAL: every write transaction is checkpointed as soon as it commits (`writing`), so the WAL would
             # only hold each batch a second time (2 s of a 1,000-feed first import). A kill before the
             # checkpoint completes leaves the previous checkpoint, as a kill before COMMIT always did.
-            # ATTACH takes no parameters: the path (ours, from the settings) goes in as a quoted SQL string.
-            storage = "" if self.work_database.exists() else f", STORAGE_VERSION '{NEW_FILE_STORAGE_VERSION}'"
-            con.execute(f"ATTACH {_sql_string(self.work_database)} AS work (RECOVERY_MODE no_wal_writes{storage})")
+            storage = "" if path.exists() else f", STORAGE_VERSION '{NEW_FILE_STORAGE_VERSION}'"
+            con.execute(f"ATTACH {_sql_string(path)} AS work (RECOVERY_MODE no_wal_writes{storage})")
             con.execute("USE work")
             con.execute("SET TimeZone = 'UTC'")
             migrate(con)
@@ -202,16 +203,8 @@ class Warehouse:
     def _copy_into_new_format(self, target: Path) -> None:
         """Every table of the working database into a new file at `target`, made with the current schema (which
         declares the long texts' compression) in NEW_FILE_STORAGE_VERSION, in the same row order."""
-        settings = {**COMPACT_CONFIG, "preserve_insertion_order": True, "temp_directory": f"{self.work_database}.tmp"}
-        con = duckdb.connect(config=settings)
-        try:
+        with self._connect({**COMPACT_CONFIG, "preserve_insertion_order": True}, database=target) as con:
             con.execute(f"ATTACH {_sql_string(self.work_database)} AS old (READ_ONLY)")
-            con.execute(
-                f"ATTACH {_sql_string(target)} AS work "
-                f"(RECOVERY_MODE no_wal_writes, STORAGE_VERSION '{NEW_FILE_STORAGE_VERSION}')"
-            )
-            con.execute("USE work")
-            migrate(con)
             made = _table_names(con, "work")
             for name in _table_names(con, "old"):
                 table = _sql_name(name)
@@ -225,8 +218,6 @@ class Warehouse:
                 if copied != stored:
                     raise RuntimeError(f"upgrade stopped: {name} has {stored} rows, the copy {copied}")
             con.execute("CHECKPOINT")
-        finally:
-            con.close()
 
     def _publish(self) -> None:
         """Bring the standby file up to date with the working one, then rename it over the published one.
