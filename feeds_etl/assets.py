@@ -1,7 +1,5 @@
 """The four assets. Each is thin: it calls one pipeline function and tells the UI what happened."""
 
-from concurrent.futures import ThreadPoolExecutor
-
 import dagster as dg
 from pydantic import Field
 
@@ -126,13 +124,10 @@ def tag_aggregates(
     first, last = pipeline.first_and_last(context.partition_keys)
     store = warehouse.get()
     tagged = pipeline.tag_range(store, feed_list.load(), first, last, publish=False)
-    # The chart is drawn while the database file is copied for readers (the copy waits on the disk, not the CPU).
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="chart") as pool:
-        chart = pool.submit(report.cached_top_tags_chart, tagged.top_tags, store.work_dir)
-        if publishes(context):
-            with tagged.timings.measure("publish"):
-                store.publish()
-        return dg.MaterializeResult(metadata=report.tag_metadata(tagged, store, chart.result()))
+    if publishes(context):
+        with tagged.timings.measure("publish"):
+            store.publish()
+    return dg.MaterializeResult(metadata=report.tag_metadata(tagged, store))
 
 
 feed_assets = [raw_feed_xml, parsed_items, cleaned_text, tag_aggregates]

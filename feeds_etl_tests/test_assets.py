@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import dagster as dg
@@ -81,7 +82,7 @@ def test_checks_catch_a_broken_promise_and_run_only_for_selected_assets(project:
 
 
 def test_tags_are_normalised_and_counted_across_feeds(project: Project, current_hour: str) -> None:
-    project.materialize(current_hour)
+    result = project.materialize(current_hour)
     variants = project.query("SELECT DISTINCT tag_raw FROM item_tags WHERE tag = 'russia' ORDER BY tag_raw", [])
     assert {raw for (raw,) in variants} >= {"Russia", " RUSSIA ", "russia", "Russia.", "Россия"}
     per_item = project.query("SELECT count(*), count(DISTINCT item_id) FROM item_tags WHERE tag = 'russia'")[0]
@@ -92,6 +93,11 @@ def test_tags_are_normalised_and_counted_across_feeds(project: Project, current_
     )[0][0]
     total = project.query("SELECT sum(item_count) FROM tag_counts WHERE tag = 'russia'")[0][0]
     assert total == per_item[1] == expected
+    # The UI shows the top tags as a table and a chart (an SVG image in the Markdown).
+    top_tags = result.asset_materializations_for_node("tag_aggregates")[0].metadata["top_tags"].value
+    assert f"| russia | {total} |" in top_tags
+    chart = base64.b64decode(top_tags.split("](data:image/svg+xml;base64,", 1)[1].rstrip(")")).decode()
+    assert f"<title>russia: {total}</title>" in chart
 
 
 def test_rematerializing_a_partition_gives_the_same_tables(project: Project, current_hour: str) -> None:

@@ -1,9 +1,12 @@
-"""Tag normalisation and aliases (pure)."""
+"""Tag normalisation and aliases, and the top-tags chart the UI shows (pure)."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 import pytest
 
+from feeds_etl.report import top_tags_chart
 from feeds_etl.tags import item_tags, normalise_aliases, normalise_tag
 
 
@@ -35,3 +38,37 @@ def test_aliases_merge_synonyms_and_translations() -> None:
     aliases = normalise_aliases({"Россия": "russia", "Russie": "Russia"})
     tags = item_tags(["Russie", "РОССИЯ", "Russia"], aliases)
     assert [t.tag for t in tags] == ["russia"]
+
+
+def _bars(svg: str) -> dict[str, int]:
+    """Each bar's tag (from its tooltip) and width, from the chart's SVG."""
+    ns = {"svg": "http://www.w3.org/2000/svg"}
+    return {
+        rect.find("svg:title", ns).text.rsplit(": ", 1)[0]: int(rect.get("width"))
+        for rect in ET.fromstring(svg).iterfind("svg:rect", ns)
+        if rect.find("svg:title", ns) is not None
+    }
+
+
+def test_top_tags_chart_draws_one_bar_per_tag_in_proportion() -> None:
+    svg = top_tags_chart([("russia", 80), ("migrants", 40), ("women", 1)])
+    assert svg is not None
+    assert _bars(svg) == {"russia": 300, "migrants": 150, "women": 4}
+    labels = [text.text for text in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")]
+    assert labels == ["Top tags", "russia", "80", "migrants", "40", "women", "1"]
+
+
+def test_top_tags_chart_escapes_tags_and_shortens_long_ones() -> None:
+    hostile = '<script>alert("x")</script> & co'
+    long_tag = "a tag far longer than any label column should be"
+    svg = top_tags_chart([(hostile, 3), (long_tag, 2)])
+    assert svg is not None and "<script>" not in svg
+    assert list(_bars(svg)) == [hostile, long_tag]  # it parses: the tags are escaped; tooltips show them whole
+    labels = [text.text for text in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")]
+    assert labels[1::2] == [hostile[:27] + "\u2026", long_tag[:27] + "\u2026"]
+
+
+def test_top_tags_chart_shows_at_most_twelve_tags_and_nothing_without_tags() -> None:
+    svg = top_tags_chart([(f"tag {n}", 100 - n) for n in range(15)])
+    assert svg is not None and list(_bars(svg)) == [f"tag {n}" for n in range(12)]
+    assert top_tags_chart([]) is None

@@ -464,6 +464,14 @@ def test_ui_cockpit_in_a_real_browser(dagster_ui: DagsterUI, tmp_path: Path) -> 
             open_page(page, "/assets/parsed_items")
             see(page, "Row count", f"{shown['parsed_items'][0]:,}", "Columns", "item_id", "first_seen_at")
             screenshot(page, "asset_parsed_items")
+
+            # The top tags' Markdown (a table and an SVG chart) renders, the chart as a loaded image.
+            open_page(page, "/assets/tag_aggregates")
+            page.get_by_text("Show Markdown").first.click(timeout=ms())
+            chart = page.get_by_role("dialog").locator("img[alt='top tags']")
+            chart.wait_for(timeout=ms())
+            page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=chart.element_handle())
+            screenshot(page, "top_tags_chart")
         finally:
             browser.close()
 
