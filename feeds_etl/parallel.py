@@ -7,7 +7,7 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Generic, TypeVar
 
@@ -31,8 +31,13 @@ def workers_for(work: float, minimum: float, workers: int | None = None) -> int:
 class InFlight(Generic[R]):
     """Work handed to the pool; `result()` waits for it. In-process work runs when `result()` is called."""
 
-    def __init__(self, collect: Callable[[], list[R]]) -> None:
+    def __init__(self, collect: Callable[[], list[R]], futures: Sequence[Future[R]] = ()) -> None:
         self._collect = collect
+        self._futures = futures
+
+    def done(self) -> bool:
+        """Whether `result()` would return without waiting for the workers."""
+        return all(future.done() for future in self._futures)
 
     def result(self) -> list[R]:
         try:
@@ -56,11 +61,12 @@ def start_slices(fn: Callable[[Sequence[T]], R], items: Sequence[T], workers: in
     size = max(1, min(64, len(items) // (workers * 8) or 1))
     slices = [items[first : first + size] for first in range(0, len(items), size)]
     try:
-        results = _pool(workers).map(fn, slices)  # submits every slice now
+        pool = _pool(workers)
+        futures = [pool.submit(fn, piece) for piece in slices]  # every slice now
     except BrokenProcessPool:
         _shutdown()
         raise
-    return InFlight(lambda: list(results))
+    return InFlight(lambda: [future.result() for future in futures], futures)
 
 
 def prestart(workers: int) -> threading.Thread | None:

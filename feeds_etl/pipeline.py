@@ -11,6 +11,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -95,6 +96,7 @@ class ArchiveReport:
     skipped: dict[str, str] = field(default_factory=dict)
     new_bytes: int = 0
     history_pages: int = 0
+    contents_parsed_ahead: int = 0
     timings: Timings = field(default_factory=Timings)
 
     @property
@@ -172,19 +174,24 @@ def _fetch_into_archive(
     first_pages: list[FetchResult] = []  # with bodies: history import starts from them
     snapshots: list[Snapshot] = []
     batch: list[FetchResult] = []
+    ahead = _ParseAhead()
 
     def store(pending: list[FetchResult], con: duckdb.DuckDBPyConnection) -> None:
         stored = snapshot_store.stored_hashes(con, [result.feed_id for result in pending])
         classified = [_classify(result, stored, partition_key) for result in pending]
         snapshot_store.save_snapshots(con, classified)
+        report.contents_parsed_ahead += ahead.save_parsed(con)
         already_new = report.new_bytes
         for snap in classified:
             if snap.store_body and snap.result.body is not None:
                 report.new_bytes += len(snap.result.body)
             snapshots.append(replace(snap, result=replace(snap.result, body=None)))
             results.append(snapshots[-1].result)
-        if already_new < PARALLEL_PARSE_BYTES <= report.new_bytes:
-            parallel.prestart(parallel.default_workers())  # parsing the new bodies will take the workers
+        if already_new < PARALLEL_PARSE_BYTES <= report.new_bytes:  # parsing the new bodies will take the workers
+            workers = parallel.default_workers()
+            parallel.prestart(workers)
+            ahead.workers = workers if workers > 1 else 0  # in-process parsing would hold up the fetch
+        ahead.start(classified)
 
     def store_alone(pending: list[FetchResult]) -> None:
         with report.timings.measure("store"), warehouse.writing(publish=False, threads=BESIDE_WORKERS) as con:
@@ -220,6 +227,7 @@ def _fetch_into_archive(
 
     with warehouse.writing(publish) as con, report.timings.measure("store"):
         store(batch, con)  # the last batch (a steady hour's only one) shares the final transaction
+        report.contents_parsed_ahead += ahead.save_parsed(con, wait=True)
         stored = snapshot_store.stored_hashes(con, [f.feed_id for f in due])
         extra = [Snapshot(result, partition_key, "skipped", False) for result in skipped]
         for pages in history_pages.values():
@@ -244,6 +252,43 @@ def _fetch_into_archive(
     if due and report.outcomes.get("failed", 0) == len(due):
         warehouse.publish()  # the run fails, but why each feed failed must still be visible in SQL
         raise NothingFetched(_all_failed_message(report.failures))
+
+
+class _ParseAhead:
+    """Parses the bodies a big import has just stored while the fetch goes on, on the worker processes, and
+    stores the results with a later batch. The fetch leaves part of the cores idle, and each body is parsed
+    from memory instead of being read back from the archive. The parse step then finds these contents parsed
+    (`parsed_contents` is keyed by content and parser version) and only merges the range into `items`, which
+    stays its job. Nothing is parsed ahead before the run has enough new bodies to start the workers for
+    (`workers`, set then): most hourly runs leave all parsing to the parse step, as does a dead worker."""
+
+    def __init__(self) -> None:
+        self.workers = 0
+        self._in_flight: deque[parallel.InFlight[items_store.ParsedBatch]] = deque()
+
+    def start(self, snapshots: Sequence[Snapshot]) -> None:
+        bodies = [
+            items_store.PendingContent(r.feed_id, r.content_sha256, r.body, r.content_type, r.final_url)
+            for r in (snap.result for snap in snapshots if snap.outcome == "new")  # what the parse step would parse
+            if r.body is not None and r.content_sha256 is not None
+        ]
+        if self.workers and bodies:
+            self._in_flight.append(parallel.start_slices(_parse_slice, bodies, self.workers))
+
+    def save_parsed(self, con: duckdb.DuckDBPyConnection, wait: bool = False) -> int:
+        """Store what the workers have parsed (all of it with `wait`, else what is done, and the oldest batch
+        when IN_FLIGHT_BATCHES are with them); returns the number of contents stored."""
+        saved = 0
+        while self._in_flight and (wait or self._in_flight[0].done() or len(self._in_flight) > IN_FLIGHT_BATCHES):
+            try:
+                parsed = concat_fieldwise(self._in_flight.popleft().result())
+            except BrokenProcessPool:  # the parse step parses what is missing
+                self._in_flight.clear()
+                self.workers = 0
+                break
+            items_store.save_parsed(con, parsed)
+            saved += parsed.contents.num_rows
+        return saved
 
 
 def _import_history(
@@ -354,14 +399,16 @@ def parse_range(
         with report.timings.measure("load"), session.writing() as con:
             report.entries += items_store.save_parsed(con, parsed)
         report.contents_parsed += parsed.contents.num_rows
-        for content in parsed.contents.select(["feed_id", "warning", "error"]).to_pylist():
-            if content["error"]:
-                report.errors[content["feed_id"]] = content["error"]
-            elif content["warning"]:
-                report.warnings[content["feed_id"]] = content["warning"]
     with warehouse.writing(publish) as con, report.timings.measure("load"):
         changes = items_store.refresh_items(con, first_key, last_key)
         items_store.mark_parse_failures(con)
+        # From the table, not from what this step parsed: the archive step may have parsed ahead, and a
+        # re-run parses nothing, yet a broken feed should show up every time.
+        for feed_id, warning, error in items_store.parse_problems(con, first_key, last_key):
+            if error:
+                report.errors[feed_id] = error
+            else:
+                report.warnings[feed_id] = warning
     report.touched, report.new_items, report.updated_items = changes.touched, changes.new, changes.updated
     return report
 

@@ -287,6 +287,51 @@ def test_small_batches_on_worker_processes_give_the_same_tables(
     assert cleaned["items_cleaned"].value == 322
 
 
+def test_bodies_parsed_during_the_fetch_give_the_same_tables(
+    project: Project, current_hour: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big import parses the bodies it has stored while the fetch goes on; the parse step finds them parsed."""
+    from feeds_etl import parallel, pipeline
+
+    content_tables = ["parsed_contents", "feed_entries", "item_versions"]  # keyed by content: no fetch times
+    fingerprint = """SELECT (SELECT count(*) FROM items), (SELECT sum(version_count) FROM items),
+                            (SELECT sum(hash(item_id || text || word_count)) FROM item_text),
+                            (SELECT sum(tf) FROM search_terms), (SELECT count(*) FROM item_tags)"""
+    result = project.materialize(current_hour)  # 5 small feeds: too little to start the workers for
+    assert result.asset_materializations_for_node("raw_feed_xml")[0].metadata["contents_parsed_ahead"].value == 0
+    assert result.asset_materializations_for_node("parsed_items")[0].metadata["contents_parsed"].value == 5
+    expected = table_contents(project, content_tables), project.query(fingerprint)
+
+    ahead = Project(project.root / "ahead", project.feeds_file, project.root / "ahead" / "feeds.duckdb")
+    ahead.root.mkdir()
+    monkeypatch.setattr(pipeline, "STORE_BATCH_BYTES", 1)  # every body its own batch, stored by the writer thread
+    monkeypatch.setattr(pipeline, "PARALLEL_PARSE_BYTES", 1)  # the first body starts the workers
+    monkeypatch.setattr(parallel, "default_workers", lambda: 2)
+    result = ahead.materialize(current_hour)
+    assert result.success
+    assert result.asset_materializations_for_node("raw_feed_xml")[0].metadata["contents_parsed_ahead"].value == 5
+    assert result.asset_materializations_for_node("parsed_items")[0].metadata["contents_parsed"].value == 0
+    assert (table_contents(ahead, content_tables), ahead.query(fingerprint)) == expected
+    assert expected[1][0][0] == 322
+
+
+def test_parse_problems_show_on_every_run_of_the_hour(project: Project, current_hour: str) -> None:
+    empty = project.root / "samples" / "empty-channel.xml"
+    empty.write_text('<rss version="2.0"><channel><title>Quiet</title></channel></rss>')
+    project.write_feeds(
+        [
+            {"name": "novastan-migrants", "url": str(project.root / "samples" / "novastan-migrants.rss.xml")},
+            {"name": "quiet", "url": str(empty)},
+        ]
+    )
+    for _ in range(2):  # the second run parses nothing new, and still says which feed yields no items
+        result = project.materialize(current_hour)
+        assert result.success
+        problems = result.asset_materializations_for_node("parsed_items")[0].metadata["feeds_with_parse_problems"]
+        assert "| quiet | no items: the document has no entries |" in problems.value
+        assert "novastan" not in problems.value
+
+
 def test_two_batches_are_with_the_workers_while_one_is_stored() -> None:
     from feeds_etl import parallel, pipeline
 

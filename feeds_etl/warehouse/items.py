@@ -240,6 +240,26 @@ def refresh_items(con: duckdb.DuckDBPyConnection, first_key: str, last_key: str)
     return ItemChanges(touched=touched, new=new, updated=updated)
 
 
+def parse_problems(con: duckdb.DuckDBPyConnection, first_key: str, last_key: str) -> list[tuple[str, str, str]]:
+    """(feed_id, warning, error) of each feed whose latest content in the range parsed with a warning or an
+    error, by feed."""
+    return con.execute(
+        """
+        WITH latest AS (
+            SELECT feed_id, content_sha256 FROM feed_snapshots
+            WHERE partition_key BETWEEN $first_key AND $last_key
+              AND content_sha256 IS NOT NULL AND error IS NULL
+            QUALIFY row_number() OVER (PARTITION BY feed_id ORDER BY fetched_at DESC, rowid DESC) = 1
+        )
+        SELECT l.feed_id, p.warning, p.error
+        FROM latest l JOIN parsed_contents p USING (feed_id, content_sha256)
+        WHERE p.parser_version = $parser_version AND (p.warning IS NOT NULL OR p.error IS NOT NULL)
+        ORDER BY l.feed_id
+        """,
+        {"first_key": first_key, "last_key": last_key, "parser_version": PARSER_VERSION},
+    ).fetchall()
+
+
 def mark_parse_failures(con: duckdb.DuckDBPyConnection) -> None:
     """A feed whose latest content yielded nothing shows why in `feed_health.last_error` (idempotent)."""
     con.execute(

@@ -290,7 +290,7 @@ def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.execute("CHECKPOINT")
 
 
-# Big reads keep the loop short (it shares the GIL with the chart drawn meanwhile); writes are per DuckDB block.
+# Big reads keep the Python loop short; writes are per DuckDB block.
 SYNC_READ_BYTES = 8 * 1024 * 1024
 SYNC_BLOCK_BYTES = 256 * 1024
 
