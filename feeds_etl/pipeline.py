@@ -11,7 +11,6 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -282,7 +281,7 @@ class _ParseAhead:
         while self._in_flight and (wait or self._in_flight[0].done() or len(self._in_flight) > IN_FLIGHT_BATCHES):
             try:
                 parsed = concat_fieldwise(self._in_flight.popleft().result())
-            except BrokenProcessPool:  # the parse step parses what is missing
+            except Exception:  # a dead worker, a parser bug: the parse step parses (and reports) what is missing
                 self._in_flight.clear()
                 self.workers = 0
                 break

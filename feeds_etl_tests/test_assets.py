@@ -315,6 +315,21 @@ def test_bodies_parsed_during_the_fetch_give_the_same_tables(
     assert expected[1][0][0] == 322
 
 
+def test_parsing_ahead_gives_up_quietly_when_a_worker_dies() -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    from feeds_etl import parallel, pipeline
+
+    def dead() -> list:
+        raise BrokenProcessPool("a worker was killed")
+
+    ahead = pipeline._ParseAhead()
+    ahead.workers = 2
+    ahead._in_flight.append(parallel.InFlight(dead))
+    assert ahead.save_parsed(con=None, wait=True) == 0  # nothing stored: the parse step will parse it
+    assert ahead.workers == 0 and not ahead._in_flight  # and nothing more is parsed ahead in this run
+
+
 def test_parse_problems_show_on_every_run_of_the_hour(project: Project, current_hour: str) -> None:
     empty = project.root / "samples" / "empty-channel.xml"
     empty.write_text('<rss version="2.0"><channel><title>Quiet</title></channel></rss>')
