@@ -122,7 +122,8 @@ def top_tags_chart(top_tags: list[tuple[str, int]]) -> str | None:
     rows = top_tags[:_CHART_BARS]
     if not rows:
         return None
-    label_width = round(max(len(_shortened(tag)) for tag, _ in rows) * _CHART_FONT * 0.6) + 8
+    labels = [_shortened(tag) for tag, _ in rows]
+    label_width = round(max(map(len, labels)) * _CHART_FONT * 0.6) + 8
     most = max(count for _, count in rows) or 1
     width = label_width + _CHART_BAR_WIDTH + 60
     height = _CHART_TOP + _CHART_ROW * len(rows) + 8
@@ -132,12 +133,12 @@ def top_tags_chart(top_tags: list[tuple[str, int]]) -> str | None:
         f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
         f'<text x="{width // 2}" y="18" text-anchor="middle" font-weight="bold">Top tags</text>',
     ]
-    for row, (tag, count) in enumerate(rows):
+    for row, ((tag, count), label) in enumerate(zip(rows, labels, strict=True)):
         y = _CHART_TOP + row * _CHART_ROW
         bar = max(1, round(_CHART_BAR_WIDTH * count / most))
         text_y = y + _CHART_ROW // 2 + _CHART_FONT // 3
         parts += [
-            f'<text x="{label_width - 6}" y="{text_y}" text-anchor="end">{escape(_shortened(tag))}</text>',
+            f'<text x="{label_width - 6}" y="{text_y}" text-anchor="end">{escape(label)}</text>',
             f'<rect x="{label_width}" y="{y + 3}" width="{bar}" height="{_CHART_ROW - 6}" fill="{_CHART_COLOUR}">'
             f"<title>{escape(tag)}: {count}</title></rect>",  # the whole tag, on hover
             f'<text x="{label_width + bar + 4}" y="{text_y}">{count}</text>',
