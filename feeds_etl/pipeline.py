@@ -6,13 +6,16 @@ in one short transaction. Steps take a range of partition keys, so a backfill is
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import shutil
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TypeVar
 
 import duckdb
@@ -96,6 +99,7 @@ class ArchiveReport:
     new_bytes: int = 0
     history_pages: int = 0
     contents_parsed_ahead: int = 0
+    items_cleaned_ahead: int = 0
     timings: Timings = field(default_factory=Timings)
 
     @property
@@ -173,13 +177,13 @@ def _fetch_into_archive(
     first_pages: list[FetchResult] = []  # with bodies: history import starts from them
     snapshots: list[Snapshot] = []
     batch: list[FetchResult] = []
-    ahead = _ParseAhead()
+    ahead = _WorkAhead(feed_list.by_id(), cleaned_ahead_dir(warehouse, feed_list), report)
 
     def store(pending: list[FetchResult], con: duckdb.DuckDBPyConnection) -> None:
         stored = snapshot_store.stored_hashes(con, [result.feed_id for result in pending])
         classified = [_classify(result, stored, partition_key) for result in pending]
         snapshot_store.save_snapshots(con, classified)
-        report.contents_parsed_ahead += ahead.save_parsed(con)
+        ahead.save(con)
         already_new = report.new_bytes
         for snap in classified:
             if snap.store_body and snap.result.body is not None:
@@ -190,7 +194,7 @@ def _fetch_into_archive(
             workers = parallel.default_workers()
             parallel.prestart(workers)
             ahead.workers = workers if workers > 1 else 0  # in-process parsing would hold up the fetch
-        ahead.start(classified)
+        ahead.start(con, classified)
 
     def store_alone(pending: list[FetchResult]) -> None:
         with report.timings.measure("store"), warehouse.writing(publish=False, threads=BESIDE_WORKERS) as con:
@@ -226,7 +230,7 @@ def _fetch_into_archive(
 
     with warehouse.writing(publish) as con, report.timings.measure("store"):
         store(batch, con)  # the last batch (a steady hour's only one) shares the final transaction
-        report.contents_parsed_ahead += ahead.save_parsed(con, wait=True)
+        ahead.save(con, wait=True)
         stored = snapshot_store.stored_hashes(con, [f.feed_id for f in due])
         extra = [Snapshot(result, partition_key, "skipped", False) for result in skipped]
         for pages in history_pages.values():
@@ -253,41 +257,51 @@ def _fetch_into_archive(
         raise NothingFetched(_all_failed_message(report.failures))
 
 
-class _ParseAhead:
-    """Parses the bodies a big import has just stored while the fetch goes on, on the worker processes, and
-    stores the results with a later batch. The fetch leaves part of the cores idle, and each body is parsed
-    from memory instead of being read back from the archive. The parse step then finds these contents parsed
-    (`parsed_contents` is keyed by content and parser version) and only merges the range into `items`, which
-    stays its job. Nothing is parsed ahead before the run has enough new bodies to start the workers for
-    (`workers`, set then): most hourly runs leave all parsing to the parse step, as does a dead worker."""
+class _WorkAhead:
+    """Parses and cleans the bodies a big import has just stored while the fetch goes on, on the worker
+    processes. The fetch leaves part of the cores idle (most of them on a real network), and each body is worked
+    on from memory instead of being read back from the archive, its items' HTML too.
 
-    def __init__(self) -> None:
+    - Parsed contents are stored with a later batch (`parsed_contents` is keyed by content and parser version):
+      the parse step finds them parsed and only merges the range into `items`, which stays its job.
+    - Texts are staged beside the database (`text_store.stage_texts`) until the clean step takes those still
+      wanted, so no text shows before its item. Versions whose text the cleaner already made are not cleaned.
+
+    Nothing is done ahead before the run has enough new bodies to start the workers for (`workers`, set then):
+    most hourly runs leave all the work to their steps, as does a dead worker."""
+
+    def __init__(self, feeds: dict[str, Feed], staging: Path, report: ArchiveReport) -> None:
         self.workers = 0
-        self._in_flight: deque[parallel.InFlight[items_store.ParsedBatch]] = deque()
+        self._feeds, self._staging, self._report = feeds, staging, report
+        self._in_flight: deque[parallel.InFlight[tuple[items_store.ParsedBatch, text_store.CleanedBatch]]] = deque()
 
-    def start(self, snapshots: Sequence[Snapshot]) -> None:
+    def start(self, con: duckdb.DuckDBPyConnection, snapshots: Sequence[Snapshot]) -> None:
         bodies = [
             items_store.PendingContent(r.feed_id, r.content_sha256, r.body, r.content_type, r.final_url)
             for r in (snap.result for snap in snapshots if snap.outcome == "new")  # what the parse step would parse
             if r.body is not None and r.content_sha256 is not None
         ]
-        if self.workers and bodies:
-            self._in_flight.append(parallel.start_slices(_parse_slice, bodies, self.workers))
+        if not (self.workers and bodies):
+            return
+        made = text_store.texts_made(con, {body.feed_id for body in bodies}, CLEANER_VERSION)
+        jobs = [(body, self._feeds.get(body.feed_id), made.get(body.feed_id, frozenset())) for body in bodies]
+        self._in_flight.append(parallel.start_slices(_parse_and_clean_slice, jobs, self.workers))
 
-    def save_parsed(self, con: duckdb.DuckDBPyConnection, wait: bool = False) -> int:
-        """Store what the workers have parsed (all of it with `wait`, else what is done, and the oldest batch
-        when IN_FLIGHT_BATCHES are with them); returns the number of contents stored."""
-        saved = 0
+    def save(self, con: duckdb.DuckDBPyConnection, wait: bool = False) -> None:
+        """Store what the workers have done (all of it with `wait`, else what is done, and the oldest batch when
+        IN_FLIGHT_BATCHES are with them)."""
         while self._in_flight and (wait or self._in_flight[0].done() or len(self._in_flight) > IN_FLIGHT_BATCHES):
             try:
-                parsed = concat_fieldwise(self._in_flight.popleft().result())
-            except Exception:  # a dead worker, a parser bug: the parse step parses (and reports) what is missing
+                slices = self._in_flight.popleft().result()
+            except Exception:  # a dead worker, a parser bug: the parse and clean steps do (and report) what is missing
                 self._in_flight.clear()
                 self.workers = 0
                 break
+            parsed, cleaned = (concat_fieldwise(list(parts)) for parts in zip(*slices, strict=True))
             items_store.save_parsed(con, parsed)
-            saved += parsed.contents.num_rows
-        return saved
+            text_store.stage_texts(self._staging, cleaned)
+            self._report.contents_parsed_ahead += parsed.contents.num_rows
+            self._report.items_cleaned_ahead += cleaned.texts.num_rows
 
 
 def _import_history(
@@ -367,6 +381,21 @@ def _parse_pending(pending: items_store.PendingContent) -> ParsedFeed:
 def _parse_slice(pending: Sequence[items_store.PendingContent]) -> items_store.ParsedBatch:
     """Parse some archived bodies into tables ready to store (runs in worker processes)."""
     return items_store.ParsedBatch.from_feeds([_parse_pending(content) for content in pending])
+
+
+def _parse_and_clean_slice(
+    jobs: Sequence[tuple[items_store.PendingContent, Feed | None, frozenset[tuple[str, str]]]],
+) -> tuple[items_store.ParsedBatch, text_store.CleanedBatch]:
+    """Parse some fetched bodies, and clean their items' versions but those whose text is made (the third part of
+    each job: (item id, version) pairs). Runs in worker processes, for `_WorkAhead`."""
+    parsed = [_parse_pending(content) for content, _, _ in jobs]
+    to_clean: dict[tuple[str, str], tuple[text_store.PendingText, Feed | None]] = {}
+    for (_, feed, made), feed_parsed in zip(jobs, parsed, strict=True):
+        for entry in feed_parsed.entries:
+            key = (entry.item_id, entry.entry_sha256)
+            if key not in made and key not in to_clean:
+                to_clean[key] = (text_store.PendingText.of_entry(entry), feed)
+    return items_store.ParsedBatch.from_feeds(parsed), _clean_slice(list(to_clean.values()))
 
 
 # Work is done in batches so memory stays flat however many feeds and items a run covers.
@@ -476,9 +505,28 @@ def _batches_by_size(pending: list[S], limit: int, max_count: int | None = None)
 @dataclass
 class CleanReport:
     cleaned: int = 0
+    cleaned_ahead: int = 0  # of `cleaned`: texts made during the fetch (`_WorkAhead`)
     links: int = 0
     languages: Counter[str] = field(default_factory=Counter)
     timings: Timings = field(default_factory=Timings)
+
+    def add(self, stored: text_store.CleanedBatch) -> None:
+        self.cleaned += stored.texts.num_rows
+        self.links += stored.links.num_rows
+        self.languages.update(language or "unknown" for language in stored.texts["language"].to_pylist())
+
+
+# Texts cleaned during a fetch wait here, in the warehouse's working directory, for the clean step.
+CLEANED_AHEAD_DIR = "cleaned-ahead"
+
+
+def cleaned_ahead_dir(warehouse: Warehouse, feed_list: FeedList | None) -> Path:
+    """Where `_WorkAhead` stages texts: one directory per cleaner version and set of boilerplate rules, so the
+    clean step never takes text made under other rules (the feed list changed between the two steps)."""
+    feeds = feed_list.by_id() if feed_list else {}
+    rules = [(feed_id, feeds[feed_id].boilerplate) for feed_id in sorted(feeds)]
+    key = hashlib.sha256(repr((CLEANER_VERSION, rules)).encode()).hexdigest()[:16]
+    return warehouse.work_dir / CLEANED_AHEAD_DIR / key
 
 
 def _clean_slice(jobs: Sequence[tuple[text_store.PendingText, Feed | None]]) -> text_store.CleanedBatch:
@@ -530,25 +578,43 @@ def clean_range(
     feeds = feed_list.by_id() if feed_list else {}
     with warehouse.reading() as con, report.timings.measure("read"):
         pending = text_store.pending_text_ids(con, first_key, last_key, CLEANER_VERSION)
+    staged = cleaned_ahead_dir(warehouse, feed_list)
+    if staged.parent.exists():
+        pending = _store_cleaned_ahead(warehouse, staged, pending, report)
     workers = parallel.workers_for(len(pending), PARALLEL_CLEAN_ITEMS, workers)
 
     def load(
-        con: duckdb.DuckDBPyConnection, batch: list[tuple[str, int]]
+        con: duckdb.DuckDBPyConnection, batch: list[tuple[str, str, int]]
     ) -> list[tuple[text_store.PendingText, Feed | None]]:
-        texts = text_store.load_pending_texts(con, [item_id for item_id, _ in batch])
+        texts = text_store.load_pending_texts(con, [item_id for item_id, _, _ in batch])
         return [(text, feeds.get(text.feed_id)) for text in texts]
 
     batches = list(_batches_by_size(pending, CLEAN_BATCH_CHARS, CLEAN_BATCH_ITEMS))
     for session, cleaned in _in_workers(warehouse, batches, load, _clean_slice, workers, report.timings, "clean"):
         with report.timings.measure("load"), session.writing() as con:
             text_store.save_texts(con, cleaned)
-        report.cleaned += cleaned.texts.num_rows
-        report.links += cleaned.links.num_rows
-        report.languages.update(language or "unknown" for language in cleaned.texts["language"].to_pylist())
+        report.add(cleaned)
     if publish:
         with report.timings.measure("publish"):
             warehouse.publish()
     return report
+
+
+def _store_cleaned_ahead(
+    warehouse: Warehouse, staged: Path, pending: list[tuple[str, str, int]], report: CleanReport
+) -> list[tuple[str, str, int]]:
+    """Store the texts cleaned during the fetch that the range still wants, and return what is left to clean.
+    Every staged text is then removed, taken or not: one wanted by another range is simply made again."""
+    wanted = {item_id: source for item_id, source, _ in pending}
+    with warehouse.session(threads=BESIDE_WORKERS) as session:
+        for batch in text_store.staged_batches(staged):
+            taken = text_store.wanted_part(batch, wanted)
+            with report.timings.measure("load"), session.writing() as con:
+                text_store.save_texts(con, taken)
+            report.add(taken)
+            report.cleaned_ahead += taken.texts.num_rows
+        shutil.rmtree(staged.parent, ignore_errors=True)  # under the session's lock: no fetch is staging now
+    return [entry for entry in pending if entry[0] in wanted]
 
 
 # -- tag_aggregates -------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from feeds_etl.assets import cleaned_text, feed_assets, parsed_items, tag_aggregates
+from feeds_etl.assets import cleaned_text, feed_assets, parsed_items, raw_feed_xml, tag_aggregates
 from feeds_etl.checks import warehouse_checks
 from feeds_etl.warehouse import Warehouse
 from feeds_etl_tests.conftest import Project
@@ -234,7 +234,6 @@ def test_a_new_cleaner_version_re_derives_the_text(
 
 
 def test_a_partial_run_publishes_after_its_last_asset(project: Project, current_hour: str) -> None:
-    from feeds_etl.assets import raw_feed_xml
 
     assert project.materialize(current_hour, selection=[raw_feed_xml]).success
     assert project.query("SELECT count(*) FROM feed_snapshots")[0][0] == 5
@@ -287,20 +286,25 @@ def test_small_batches_on_worker_processes_give_the_same_tables(
     assert cleaned["items_cleaned"].value == 322
 
 
-def test_bodies_parsed_during_the_fetch_give_the_same_tables(
+def test_bodies_parsed_and_cleaned_during_the_fetch_give_the_same_tables(
     project: Project, current_hour: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A big import parses the bodies it has stored while the fetch goes on; the parse step finds them parsed."""
+    """A big import parses and cleans the bodies it has stored while the fetch goes on; the parse step finds them
+    parsed, the clean step their texts staged (and removes them)."""
     from feeds_etl import parallel, pipeline
 
     content_tables = ["parsed_contents", "feed_entries", "item_versions"]  # keyed by content: no fetch times
     fingerprint = """SELECT (SELECT count(*) FROM items), (SELECT sum(version_count) FROM items),
-                            (SELECT sum(hash(item_id || text || word_count)) FROM item_text),
-                            (SELECT sum(tf) FROM search_terms), (SELECT count(*) FROM item_tags)"""
+                            (SELECT sum(hash(item_id || text || word_count || coalesce(language, ''))) FROM item_text),
+                            (SELECT sum(hash(item_id || position || url || anchor_text)) FROM item_links),
+                            (SELECT sum(tf) FROM search_terms), (SELECT count(*) FROM search_docs),
+                            (SELECT count(*) FROM item_tags)"""
     result = project.materialize(current_hour)  # 5 small feeds: too little to start the workers for
-    assert result.asset_materializations_for_node("raw_feed_xml")[0].metadata["contents_parsed_ahead"].value == 0
+    fetched = result.asset_materializations_for_node("raw_feed_xml")[0].metadata
+    assert fetched["contents_parsed_ahead"].value == fetched["items_cleaned_ahead"].value == 0
     assert result.asset_materializations_for_node("parsed_items")[0].metadata["contents_parsed"].value == 5
     expected = table_contents(project, content_tables), project.query(fingerprint)
+    assert expected[1][0][0] == 322
 
     ahead = Project(project.root / "ahead", project.feeds_file, project.root / "ahead" / "feeds.duckdb")
     ahead.root.mkdir()
@@ -309,13 +313,48 @@ def test_bodies_parsed_during_the_fetch_give_the_same_tables(
     monkeypatch.setattr(parallel, "default_workers", lambda: 2)
     result = ahead.materialize(current_hour)
     assert result.success
-    assert result.asset_materializations_for_node("raw_feed_xml")[0].metadata["contents_parsed_ahead"].value == 5
+    fetched = result.asset_materializations_for_node("raw_feed_xml")[0].metadata
+    assert (fetched["contents_parsed_ahead"].value, fetched["items_cleaned_ahead"].value) == (5, 322)
     assert result.asset_materializations_for_node("parsed_items")[0].metadata["contents_parsed"].value == 0
+    cleaned = result.asset_materializations_for_node("cleaned_text")[0].metadata
+    assert (cleaned["items_cleaned"].value, cleaned["items_cleaned_during_fetch"].value) == (322, 322)
     assert (table_contents(ahead, content_tables), ahead.query(fingerprint)) == expected
-    assert expected[1][0][0] == 322
+    assert not (ahead.database.parent / ".work" / pipeline.CLEANED_AHEAD_DIR).exists()
 
 
-def test_parsing_ahead_gives_up_quietly_when_a_worker_dies() -> None:
+def test_texts_cleaned_during_the_fetch_stay_out_of_sight_until_the_clean_step(
+    project: Project, current_hour: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staged texts are not in the database users query; the clean step takes only versions still wanted, and a
+    body whose items all have their text is parsed ahead but not cleaned again."""
+    from feeds_etl import parallel, pipeline
+
+    monkeypatch.setattr(pipeline, "STORE_BATCH_BYTES", 1)
+    monkeypatch.setattr(pipeline, "PARALLEL_PARSE_BYTES", 1)
+    monkeypatch.setattr(parallel, "default_workers", lambda: 2)
+    staged = project.database.parent / ".work" / pipeline.CLEANED_AHEAD_DIR
+    result = project.materialize(current_hour, selection=[raw_feed_xml])
+    assert result.asset_materializations_for_node("raw_feed_xml")[0].metadata["items_cleaned_ahead"].value == 322
+    assert any(staged.rglob("texts.arrow"))
+    assert project.query("SELECT (SELECT count(*) FROM item_text), (SELECT count(*) FROM search_docs)") == [(0, 0)]
+
+    result = project.materialize(current_hour)  # the same bodies: nothing new to parse or clean ahead
+    fetched = result.asset_materializations_for_node("raw_feed_xml")[0].metadata
+    assert (fetched["contents_parsed_ahead"].value, fetched["items_cleaned_ahead"].value) == (0, 0)
+    cleaned = result.asset_materializations_for_node("cleaned_text")[0].metadata
+    assert (cleaned["items_cleaned"].value, cleaned["items_cleaned_during_fetch"].value) == (322, 322)
+    assert not staged.exists()
+
+    # A feed whose body changed but whose items did not: parsed ahead, nothing cleaned again.
+    sample = project.root / "samples" / "novastan-migrants.rss.xml"
+    sample.write_text(sample.read_text().replace("<channel>", "<channel><ttl>60</ttl>", 1))
+    result = project.materialize(current_hour)
+    fetched = result.asset_materializations_for_node("raw_feed_xml")[0].metadata
+    assert (fetched["contents_parsed_ahead"].value, fetched["items_cleaned_ahead"].value) == (1, 0)
+    assert result.asset_materializations_for_node("cleaned_text")[0].metadata["items_cleaned"].value == 0
+
+
+def test_parsing_ahead_gives_up_quietly_when_a_worker_dies(tmp_path: Path) -> None:
     from concurrent.futures.process import BrokenProcessPool
 
     from feeds_etl import parallel, pipeline
@@ -323,11 +362,14 @@ def test_parsing_ahead_gives_up_quietly_when_a_worker_dies() -> None:
     def dead() -> list:
         raise BrokenProcessPool("a worker was killed")
 
-    ahead = pipeline._ParseAhead()
+    report = pipeline.ArchiveReport(fetched_hours=[], archive_only_hours={})
+    ahead = pipeline._WorkAhead({}, tmp_path / "staged", report)
     ahead.workers = 2
     ahead._in_flight.append(parallel.InFlight(dead))
-    assert ahead.save_parsed(con=None, wait=True) == 0  # nothing stored: the parse step will parse it
-    assert ahead.workers == 0 and not ahead._in_flight  # and nothing more is parsed ahead in this run
+    ahead.save(con=None, wait=True)  # nothing stored: the parse and clean steps will do it
+    assert report.contents_parsed_ahead == report.items_cleaned_ahead == 0
+    assert ahead.workers == 0 and not ahead._in_flight  # and nothing more is done ahead in this run
+    assert not (tmp_path / "staged").exists()
 
 
 def test_parse_problems_show_on_every_run_of_the_hour(project: Project, current_hour: str) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import uuid
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from feeds_etl.parse import ParsedEntry
 from feeds_etl.warehouse.items import TOUCHED_ITEMS_SQL
 from feeds_etl.warehouse.store import insert_table, registered, registered_ids, rows_at
 
@@ -45,6 +48,12 @@ class PendingText:
     html: str | None
     source_sha256: str
 
+    @classmethod
+    def of_entry(cls, entry: ParsedEntry) -> PendingText:
+        """What `load_pending_texts` loads for this entry's version, from the parsed entry itself."""
+        html = entry.content_html if entry.content_html is not None else entry.summary_html  # SQL's coalesce
+        return cls(entry.item_id, entry.feed_id, entry.title, entry.link, html, entry.entry_sha256)
+
 
 # What the text is made from: the item's current version (its hash covers title and HTML); a new version, new
 # text. `items` is item_state joined to item_versions; these queries join them themselves, for the versions'
@@ -54,16 +63,17 @@ CURRENT_VERSIONS_SQL = "item_state s JOIN item_versions v USING (item_id, entry_
 
 def pending_text_ids(
     con: duckdb.DuckDBPyConnection, first_key: str, last_key: str, cleaner_version: str
-) -> list[tuple[str, int]]:
+) -> list[tuple[str, str, int]]:
     """Items seen in the range whose text is missing, or was made from other HTML or by another cleaner, with
-    the size of their HTML in characters (so batches can be bounded in size, not only in number).
+    the version their text must be made from and the size of its HTML in characters (so batches can be bounded
+    in size, not only in number).
 
     In storage order, so a batch of neighbours in this list is one stretch of `item_versions` (see
     `load_pending_texts`)."""
     pending = con.execute(
         f"""
         WITH touched AS ({TOUCHED_ITEMS_SQL})
-        SELECT s.item_id, v.rowid
+        SELECT s.item_id, s.entry_sha256, v.rowid
         FROM {CURRENT_VERSIONS_SQL} JOIN touched USING (item_id) LEFT JOIN item_text t USING (item_id)
         WHERE t.item_id IS NULL OR t.cleaner_version <> $cleaner_version OR t.source_sha256 <> s.entry_sha256
         ORDER BY v.rowid
@@ -78,10 +88,10 @@ def pending_text_ids(
         con.execute(
             """SELECT rowid, coalesce(strlen(coalesce(content_html, summary_html)), 0) FROM item_versions
                WHERE rowid BETWEEN $first AND $last""",
-            {"first": pending[0][1], "last": pending[-1][1]},
+            {"first": pending[0][2], "last": pending[-1][2]},
         ).fetchall()
     )
-    return [(item_id, sizes[row]) for item_id, row in pending]
+    return [(item_id, source, sizes[row]) for item_id, source, row in pending]
 
 
 def load_pending_texts(con: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) -> list[PendingText]:
@@ -99,6 +109,25 @@ def load_pending_texts(con: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) 
     columns = "item_id, feed_id, title, link, coalesce(content_html, summary_html), entry_sha256"
     rows = rows_at(con, "item_versions", columns, versions.column(0))
     return [PendingText(*row) for row in rows]
+
+
+def texts_made(
+    con: duckdb.DuckDBPyConnection, feed_ids: Collection[str], cleaner_version: str
+) -> dict[str, frozenset[tuple[str, str]]]:
+    """Per feed, the (item id, version) pairs the current cleaner has made the text of: what a new body of the
+    feed needs no cleaning for (most of its items, when a feed that changed only its build date is fetched)."""
+    with registered_ids(con, "_feed_ids", "feed_id", feed_ids):
+        rows = con.execute(
+            """SELECT v.feed_id, t.item_id, t.source_sha256
+               FROM item_text t JOIN item_versions v ON v.item_id = t.item_id AND v.entry_sha256 = t.source_sha256
+               SEMI JOIN _feed_ids USING (feed_id)
+               WHERE t.cleaner_version = $cleaner_version""",
+            {"cleaner_version": cleaner_version},
+        ).fetchall()
+    made: dict[str, set[tuple[str, str]]] = {}
+    for feed_id, item_id, source in rows:
+        made.setdefault(feed_id, set()).add((item_id, source))
+    return {feed_id: frozenset(pairs) for feed_id, pairs in made.items()}
 
 
 # A worker's terms as dictionaries: each row holds its item's place among the slice's item ids and its term's
@@ -191,3 +220,62 @@ def _save_search_index(con: duckdb.DuckDBPyConnection, batch: CleanedBatch) -> N
 def _decode(column: pa.ChunkedArray, values: pa.Array) -> pa.ChunkedArray:
     """A dictionary column whose chunks share one dictionary, with `values[i]` for the dictionary's i-th entry."""
     return pa.chunked_array([pc.take(values, chunk.indices) for chunk in column.chunks], values.type)
+
+
+# -- texts cleaned ahead of the clean step ------------------------------------------------------------------
+
+
+def stage_texts(directory: Path, batch: CleanedBatch) -> None:
+    """Keep texts cleaned during a big import's fetch (before the parse step has merged their items) in Arrow
+    files beside the working database, not in it: users never see text of an item `items` does not show yet. The
+    clean step stores those it still wants (`staged_batches`, `wanted_part`)."""
+    if batch.texts.num_rows == 0:
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    writing = directory / f".{uuid.uuid4().hex}"  # hidden until complete: a crash leaves no half batch
+    writing.mkdir()
+    for part in fields(batch):
+        table = getattr(batch, part.name)
+        # The stream format, since a batch's dictionary columns change dictionary from one slice to the next.
+        with pa.OSFile(str(writing / f"{part.name}.arrow"), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as out:
+            out.write_table(table)
+    writing.rename(directory / writing.name[1:])
+
+
+def staged_batches(directory: Path) -> Iterator[CleanedBatch]:
+    """The batches `stage_texts` kept, one at a time, memory-mapped."""
+    if not directory.is_dir():
+        return
+    for path in sorted(p for p in directory.iterdir() if not p.name.startswith(".")):
+        parts = {}
+        for part in fields(CleanedBatch):
+            with pa.memory_map(str(path / f"{part.name}.arrow")) as source:
+                parts[part.name] = pa.ipc.open_stream(source).read_all()
+        yield CleanedBatch(**parts)
+
+
+def wanted_part(batch: CleanedBatch, wanted: dict[str, str]) -> CleanedBatch:
+    """The rows of the batch's items whose text `wanted` (item id -> the version the text must be made from)
+    still asks for; those items leave `wanted`. Stems stay whole: a word too many in `search_stems` is harmless."""
+    item_ids = batch.texts.column("item_id").to_pylist()
+    sources = batch.texts.column("source_sha256").to_pylist()
+    if len(set(item_ids)) < len(item_ids):  # two texts of one item: their links and terms cannot be told apart
+        kept = []
+    else:
+        kept = [item_id for item_id, source in zip(item_ids, sources, strict=True) if wanted.get(item_id) == source]
+    for item_id in kept:
+        del wanted[item_id]
+    if len(kept) == len(item_ids):
+        return batch
+    value_set = pa.array(kept, pa.string())
+
+    def rows_kept(table: pa.Table) -> pa.Table:
+        return table.filter(pc.is_in(table.column("item_id"), value_set=value_set))
+
+    return CleanedBatch(
+        texts=rows_kept(batch.texts),
+        links=rows_kept(batch.links),
+        terms=rows_kept(batch.terms),
+        docs=rows_kept(batch.docs),
+        stems=batch.stems,
+    )
