@@ -87,6 +87,9 @@ _DONATION_DOMAINS = (
     "donorbox.org", "patreon.com", "helloasso.com", "okpal.com", "ko-fi.com", "buymeacoffee.com",
     "liberapay.com", "tipeee.com", "paypal.me", "opencollective.com", "boosty.to",
 )  # fmt: skip
+# A URL's host is part of the lower-cased URL unless urlsplit removes tabs or newlines from within it: a URL with
+# neither a donation domain nor those characters anywhere needs no parsing (most links: 4% of cleaning an item).
+_MAY_BE_DONATION = re.compile("[\t\r\n]|" + "|".join(map(re.escape, _DONATION_DOMAINS)))
 _SHARE_URL = re.compile(
     r"//(?:www\.)?(?:twitter\.com/(?:share|intent)|x\.com/intent|facebook\.com/shar|linkedin\.com/share"
     r"|t\.me/share|telegram\.me/share|wa\.me/|api\.whatsapp\.com/send|reddit\.com/submit"
@@ -237,6 +240,8 @@ def _contains(text: str, phrases: tuple[str, ...]) -> bool:
 
 
 def _is_donation(href: str) -> bool:
+    if not _MAY_BE_DONATION.search(href.lower()):
+        return False
     host = _host(href)
     return bool(host) and any(host == d or host.endswith("." + d) for d in _DONATION_DOMAINS)
 

@@ -420,3 +420,29 @@ def test_detect_language(sample: str, language: str | None) -> None:
 def test_count_words() -> None:
     assert count_words("Don’t count 1,400 well-known 24.KG items twice: — … !") == 7
     assert count_words("Правительство объявило план") == 3
+
+
+def test_donation_links_found_without_parsing_are_the_ones_urllib_finds() -> None:
+    """Hrefs that name no donation domain skip urlsplit; the answer is what parsing every href gave."""
+    from feeds_etl.clean import _DONATION_DOMAINS, _is_donation
+
+    def parsed(href: str) -> bool:
+        try:
+            host = (urlsplit(href).hostname or "").removeprefix("www.")
+        except ValueError:
+            return False
+        return bool(host) and any(host == d or host.endswith("." + d) for d in _DONATION_DOMAINS)
+
+    rng = random.Random(11)
+    hosts = ["donorbox.org", "www.patreon.com", "PayPal.Me", "pay.ko-fi.com", "notpatreon.com", "boosty.to.example"]
+    donations = [
+        f"{scheme}{user}{host[:cut]}{gap}{host[cut:]}{port}/{rng.choice(['', 'x', 'donorbox.org'])}"
+        for scheme in ("https://", "http://", "//", "")
+        for user in ("", "me@", "patreon.com@")
+        for host in hosts
+        for cut, gap in ((0, ""), (3, "\n"), (5, "\t"), (2, "\r"))
+        for port in ("", ":443")
+    ]
+    hrefs = _href_variants() + donations
+    assert sum(map(parsed, hrefs)) > 100
+    assert [_is_donation(href) for href in hrefs] == [parsed(href) for href in hrefs]
