@@ -47,18 +47,20 @@ class InFlight(Generic[R]):
             raise
 
 
-def start_slices(fn: Callable[[Sequence[T]], R], items: Sequence[T], workers: int) -> InFlight[R]:
+def start_slices(
+    fn: Callable[[Sequence[T]], R], items: Sequence[T], workers: int, most_per_slice: int = 64
+) -> InFlight[R]:
     """`fn` over consecutive slices of `items`, one result per slice, in order, on `workers` processes
     (in-process, as one slice, if 1). Returns at once, so the caller can store one batch while the workers do
     the next (`.result()` waits). A result per slice travels back cheaper than one per item (e.g. one Arrow
-    table per slice).
+    table per slice); `most_per_slice` bounds what a worker holds at a time.
 
     `fn` must be a module-level function (it is pickled). Workers come from a forkserver, so they
     never inherit the threads and locks of the Dagster process that calls us.
     """
     if workers <= 1:
         return InFlight(lambda: [fn(items)])
-    size = max(1, min(64, len(items) // (workers * 8) or 1))
+    size = max(1, min(most_per_slice, len(items) // (workers * 8) or 1))
     slices = [items[first : first + size] for first in range(0, len(items), size)]
     try:
         pool = _pool(workers)

@@ -6,6 +6,7 @@ in one short transaction. Steps take a range of partition keys, so a backfill is
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import shutil
@@ -264,8 +265,9 @@ class _WorkAhead:
 
     - Parsed contents are stored with a later batch (`parsed_contents` is keyed by content and parser version):
       the parse step finds them parsed and only merges the range into `items`, which stays its job.
-    - Texts are staged beside the database (`text_store.stage_texts`) until the clean step takes those still
-      wanted, so no text shows before its item. Versions whose text the cleaner already made are not cleaned.
+    - Texts are staged beside the database by the workers themselves (`text_store.stage_texts`) until the clean
+      step takes those still wanted, so no text shows before its item. Versions whose text the cleaner already
+      made are not cleaned.
 
     Nothing is done ahead before the run has enough new bodies to start the workers for (`workers`, set then):
     most hourly runs leave all the work to their steps, as does a dead worker."""
@@ -273,7 +275,7 @@ class _WorkAhead:
     def __init__(self, feeds: dict[str, Feed], staging: Path, report: ArchiveReport) -> None:
         self.workers = 0
         self._feeds, self._staging, self._report = feeds, staging, report
-        self._in_flight: deque[parallel.InFlight[tuple[items_store.ParsedBatch, text_store.CleanedBatch]]] = deque()
+        self._in_flight: deque[parallel.InFlight[tuple[items_store.ParsedBatch, int]]] = deque()
 
     def start(self, con: duckdb.DuckDBPyConnection, snapshots: Sequence[Snapshot]) -> None:
         bodies = [
@@ -285,7 +287,8 @@ class _WorkAhead:
             return
         made = text_store.texts_made(con, {body.feed_id for body in bodies}, CLEANER_VERSION)
         jobs = [(body, self._feeds.get(body.feed_id), made.get(body.feed_id, frozenset())) for body in bodies]
-        self._in_flight.append(parallel.start_slices(_parse_and_clean_slice, jobs, self.workers))
+        work = functools.partial(_parse_and_clean_slice, staging=self._staging)
+        self._in_flight.append(parallel.start_slices(work, jobs, self.workers, BODIES_PER_TASK))
 
     def save(self, con: duckdb.DuckDBPyConnection, wait: bool = False) -> None:
         """Store what the workers have done (all of it with `wait`, else what is done, and the oldest batch when
@@ -297,11 +300,10 @@ class _WorkAhead:
                 self._in_flight.clear()
                 self.workers = 0
                 break
-            parsed, cleaned = (concat_fieldwise(list(parts)) for parts in zip(*slices, strict=True))
+            parsed = concat_fieldwise([parsed for parsed, _ in slices])
             items_store.save_parsed(con, parsed)
-            text_store.stage_texts(self._staging, cleaned)
             self._report.contents_parsed_ahead += parsed.contents.num_rows
-            self._report.items_cleaned_ahead += cleaned.texts.num_rows
+            self._report.items_cleaned_ahead += sum(cleaned for _, cleaned in slices)
 
 
 def _import_history(
@@ -384,10 +386,12 @@ def _parse_slice(pending: Sequence[items_store.PendingContent]) -> items_store.P
 
 
 def _parse_and_clean_slice(
-    jobs: Sequence[tuple[items_store.PendingContent, Feed | None, frozenset[tuple[str, str]]]],
-) -> tuple[items_store.ParsedBatch, text_store.CleanedBatch]:
+    jobs: Sequence[tuple[items_store.PendingContent, Feed | None, frozenset[tuple[str, str]]]], staging: Path
+) -> tuple[items_store.ParsedBatch, int]:
     """Parse some fetched bodies, and clean their items' versions but those whose text is made (the third part of
-    each job: (item id, version) pairs). Runs in worker processes, for `_WorkAhead`."""
+    each job: (item id, version) pairs) into `staging`. Runs in worker processes, for `_WorkAhead`: the texts go
+    to their files from here, never through the fetching process. Returns the parsed bodies and the number of
+    texts staged."""
     parsed = [_parse_pending(content) for content, _, _ in jobs]
     to_clean: dict[tuple[str, str], tuple[text_store.PendingText, Feed | None]] = {}
     for (_, feed, made), feed_parsed in zip(jobs, parsed, strict=True):
@@ -395,7 +399,9 @@ def _parse_and_clean_slice(
             key = (entry.item_id, entry.entry_sha256)
             if key not in made and key not in to_clean:
                 to_clean[key] = (text_store.PendingText.of_entry(entry), feed)
-    return items_store.ParsedBatch.from_feeds(parsed), _clean_slice(list(to_clean.values()))
+    cleaned = _clean_slice(list(to_clean.values()))
+    text_store.stage_texts(staging, cleaned)
+    return items_store.ParsedBatch.from_feeds(parsed), cleaned.texts.num_rows
 
 
 # Work is done in batches so memory stays flat however many feeds and items a run covers.
@@ -406,6 +412,8 @@ CLEAN_BATCH_CHARS = 32 * 1024 * 1024  # of HTML: long articles make smaller batc
 # would cost as much as it saves. Decided per range, not per batch: a batch is smaller than this by design.
 PARALLEL_PARSE_BYTES = 16 * 1024 * 1024
 PARALLEL_CLEAN_ITEMS = 500
+# Bodies per task of `_WorkAhead`: a worker holds their items, trees, words and texts at a time.
+BODIES_PER_TASK = 8
 # Batches handed to the workers ahead of the one being stored (see `_overlapped`).
 IN_FLIGHT_BATCHES = 2
 
@@ -606,15 +614,33 @@ def _store_cleaned_ahead(
     """Store the texts cleaned during the fetch that the range still wants, and return what is left to clean.
     Every staged text is then removed, taken or not: one wanted by another range is simply made again."""
     wanted = {item_id: source for item_id, source, _ in pending}
+    taken = (text_store.wanted_part(batch, wanted) for batch in text_store.staged_batches(staged))
     with warehouse.session(threads=BESIDE_WORKERS) as session:
-        for batch in text_store.staged_batches(staged):
-            taken = text_store.wanted_part(batch, wanted)
+        # Each task of the workers staged a feed or two: stored a few thousand texts at a time, as cleaned.
+        for batch in _joined(taken, CLEAN_BATCH_ITEMS):
             with report.timings.measure("load"), session.writing() as con:
-                text_store.save_texts(con, taken)
-            report.add(taken)
-            report.cleaned_ahead += taken.texts.num_rows
-        shutil.rmtree(staged.parent, ignore_errors=True)  # under the session's lock: no fetch is staging now
+                text_store.save_texts(con, batch)
+            report.add(batch)
+            report.cleaned_ahead += batch.texts.num_rows
+        # A fetch of another run staging at this moment loses texts (or its parsing ahead, if a worker's write
+        # fails): its steps then do that work. Staged texts are exact or absent, never wrong.
+        shutil.rmtree(staged.parent, ignore_errors=True)
     return [entry for entry in pending if entry[0] in wanted]
+
+
+def _joined(batches: Iterable[text_store.CleanedBatch], rows: int) -> Iterator[text_store.CleanedBatch]:
+    """Consecutive batches joined into batches of at least `rows` texts (the last one maybe fewer)."""
+    joined: list[text_store.CleanedBatch] = []
+    count = 0
+    for batch in batches:
+        if batch.texts.num_rows:
+            joined.append(batch)
+            count += batch.texts.num_rows
+        if count >= rows:
+            yield concat_fieldwise(joined)
+            joined, count = [], 0
+    if joined:
+        yield concat_fieldwise(joined)
 
 
 # -- tag_aggregates -------------------------------------------------------------------------------

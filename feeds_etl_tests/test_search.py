@@ -140,3 +140,18 @@ def test_staged_texts_come_back_whole_and_are_taken_only_where_still_wanted(tmp_
         assert set(part.docs["item_id"].to_pylist()) == items
     again = wanted_part(whole, wanted)  # "b" was taken: each item once
     assert again.texts.num_rows == again.links.num_rows == again.terms.num_rows == again.docs.num_rows == 0
+
+
+def test_staged_batches_are_stored_a_few_thousand_texts_at_a_time() -> None:
+    """Each worker task stages a feed or two; the clean step joins them so each write stores enough rows."""
+    from feeds_etl.pipeline import _joined
+
+    def cleaned(count: int, first: int) -> CleanedBatch:
+        numbers = range(first, first + count)
+        return _clean_slice([(PendingText(f"i{n}", "f", None, None, f"<p>Item {n}</p>", "s"), None) for n in numbers])
+
+    batches = [cleaned(3, 0), cleaned(0, 3), cleaned(2, 3), cleaned(4, 5)]
+    joined = list(_joined(batches, 5))
+    assert [batch.texts.num_rows for batch in joined] == [5, 4]
+    assert [batch.docs.num_rows for batch in joined] == [5, 4]
+    assert joined[0].texts["item_id"].to_pylist() == ["i0", "i1", "i2", "i3", "i4"]
