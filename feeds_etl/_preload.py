@@ -23,7 +23,7 @@ gc.freeze()
 def _keep_freed_memory() -> None:
     """glibc hands freed memory back to the kernel at once (trimming the heap, unmapping big blocks), and each
     task's bodies, trees and tables then fault fresh pages in: a worker spent 0.7-0.9 s of a 1,000-feed import
-    in the kernel, 0.3 s with these. Workers are few and their tasks small, so what they keep stays small."""
+    in the kernel, 0.2-0.5 s with these. Workers are few and their tasks small, so what they keep stays small."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (AttributeError, OSError):  # not glibc (macOS, musl): nothing to tune

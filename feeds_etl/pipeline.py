@@ -616,7 +616,7 @@ def _store_cleaned_ahead(
     wanted = {item_id: source for item_id, source, _ in pending}
     taken = (text_store.wanted_part(batch, wanted) for batch in text_store.staged_batches(staged))
     with warehouse.session(threads=BESIDE_WORKERS) as session:
-        # Each task of the workers staged a feed or two: stored a few thousand texts at a time, as cleaned.
+        # Each worker task staged a few feeds' texts: they are stored 2,000 and more at a time.
         for batch in _joined(taken, CLEAN_BATCH_ITEMS):
             with report.timings.measure("load"), session.writing() as con:
                 text_store.save_texts(con, batch)
