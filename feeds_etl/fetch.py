@@ -17,7 +17,7 @@ import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -408,7 +408,8 @@ def _fetch_http(
             raise FetchError(f"redirect loop: {' -> '.join([*seen, url])}")
         seen.append(url)
         deadline.check()
-        with client.stream("GET", url, headers=headers) as response:
+        with ExitStack() as stack:
+            response = _response(stack, client, url, headers, deadline)
             status = response.status_code
             if 300 <= status < 400 and status != 304:
                 location = response.headers.get("location", "").strip()
@@ -425,6 +426,23 @@ def _fetch_http(
                 continue
             return _read_response(base, response, settings, deadline, seen, all_permanent)
     raise FetchError(f"too many redirects (more than {settings.max_redirects}): {' -> '.join(seen)}")
+
+
+# A connection can break before any of the response arrives: a keep-alive connection the server closed as the
+# request went out, or one httpcore's pool closed while handing it to this thread (encode/httpcore#1110: seen as
+# "Bad file descriptor" in one feed of a 2,000-feed import). A GET is safe to repeat: one more try, as browsers
+# do. Not after the response has started, nor for connection failures (a dead host is not tried twice).
+_BROKEN_BEFORE_RESPONSE = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
+
+
+def _response(
+    stack: ExitStack, client: httpx.Client, url: str, headers: dict[str, str], deadline: _Deadline
+) -> httpx.Response:
+    try:
+        return stack.enter_context(client.stream("GET", url, headers=headers))
+    except _BROKEN_BEFORE_RESPONSE:
+        deadline.check()
+        return stack.enter_context(client.stream("GET", url, headers=headers))
 
 
 def _read_response(

@@ -260,6 +260,8 @@ class FeedServer:
         self.routes["/gzip-twice"] = _gzip_twice
         self.routes["/gzip-good"] = _gzip_good
         self.routes["/close-early"] = _close_early
+        self.routes["/drop-first"] = _drop_first
+        self.routes["/drop-always"] = _drop
         for name in ("chained", "temporary", "long"):
             self.resources[f"/good/{name}"] = Resource(good_feed(name))
 
@@ -495,6 +497,21 @@ def _close_early(h: _RequestHandler) -> None:
     h.end_headers()
     h.wfile.write(good_feed("early")[:100])
     h.close_connection = True
+
+
+def _drop(h: _RequestHandler) -> None:
+    """Reads the request and hangs up without a word (as a server closing an idle keep-alive connection does)."""
+    h.close_connection = True
+
+
+def _drop_first(h: _RequestHandler) -> None:
+    """Hangs up on the first request for it; serves a good feed after."""
+    with h.feeds.lock:
+        first = h.feeds.requests["/drop-first"] == 1
+    if first:
+        _drop(h)
+    else:
+        _fixed(200, {"Content-Type": "application/rss+xml"}, good_feed("dropped"))(h)
 
 
 @contextmanager

@@ -157,6 +157,19 @@ def test_bad_redirects_and_broken_responses_are_errors(
     assert result.body is None
 
 
+def test_a_connection_broken_before_the_response_is_tried_once_more(
+    feed_server: FeedServer, client: httpx.Client
+) -> None:
+    """A server hanging up before answering (a stale keep-alive connection, or one the pool closed under us) gets
+    one more request on a fresh connection; one that always does is an error after two requests, not more."""
+    result = get(feed_server, client, "/drop-first")
+    assert result.error is None and result.body == good_feed("dropped")
+    assert feed_server.requests["/drop-first"] == 2
+    broken = get(feed_server, client, "/drop-always")
+    assert broken.error is not None and broken.error.startswith("network error: RemoteProtocolError"), broken.error
+    assert feed_server.requests["/drop-always"] == 2
+
+
 def test_redirects_record_final_url_and_only_permanent_chains_count(
     feed_server: FeedServer, client: httpx.Client
 ) -> None:
