@@ -22,11 +22,14 @@ def publishes(context: dg.AssetExecutionContext) -> bool:
 
     Publishing copies the whole database file, so once per run instead of once per step; readers see
     each run's result as a whole."""
-    in_run = set(context.run.asset_selection or ()) or {
+    later = FEED_ASSET_KEYS[FEED_ASSET_KEYS.index(context.asset_key) + 1 :]
+    return not any(key in _in_run(context) for key in later)
+
+
+def _in_run(context: dg.AssetExecutionContext) -> set[dg.AssetKey]:
+    return set(context.run.asset_selection or ()) or {
         key for key in FEED_ASSET_KEYS if context.job_def.graph.has_node_named(key.path[-1])
     }
-    later = FEED_ASSET_KEYS[FEED_ASSET_KEYS.index(context.asset_key) + 1 :]
-    return not any(key in in_run for key in later)
 
 
 FEED_ASSET_KEYS = [dg.AssetKey(name) for name in ("raw_feed_xml", "parsed_items", "cleaned_text", "tag_aggregates")]
@@ -64,6 +67,8 @@ def raw_feed_xml(
         fetcher.settings(),
         publish=publishes(context),
         reimport_history=config.reimport_history,
+        # Texts cleaned during the fetch wait on disk for the clean step: only worth it when one follows.
+        clean_ahead=dg.AssetKey("cleaned_text") in _in_run(context),
     )
     for feed_id, reason in sorted(archived.failures.items()):
         context.log.warning(f"feed {feed_id} failed: {reason}")

@@ -121,8 +121,10 @@ def archive_feeds(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     publish: bool = True,
     reimport_history: bool = False,
+    clean_ahead: bool = True,
 ) -> ArchiveReport:
-    """Fetch every due feed if the range includes the hour under way; past hours are never fetched."""
+    """Fetch every due feed if the range includes the hour under way; past hours are never fetched.
+    `clean_ahead`: whether a big import also cleans during the fetch (for a clean step to come; `_WorkAhead`)."""
     current = hour_key(now())
     report = ArchiveReport(fetched_hours=[], archive_only_hours={})
     past = [key for key in partition_keys if key != current]
@@ -132,7 +134,9 @@ def archive_feeds(
         report.archive_only_hours = {key: counts.get(key, {}) for key in past}
     if current in partition_keys:
         report.fetched_hours.append(current)
-        _fetch_into_archive(warehouse, feed_list, current, settings, now, report, publish, reimport_history)
+        _fetch_into_archive(
+            warehouse, feed_list, current, settings, now, report, publish, reimport_history, clean_ahead
+        )
     if past:
         with warehouse.writing(publish) as con:
             for key in past:
@@ -152,6 +156,7 @@ def _fetch_into_archive(
     report: ArchiveReport,
     publish: bool,
     reimport_history: bool = False,
+    clean_ahead: bool = True,
 ) -> None:
     feeds = feed_list.enabled
     with warehouse.reading() as con:
@@ -178,7 +183,7 @@ def _fetch_into_archive(
     first_pages: list[FetchResult] = []  # with bodies: history import starts from them
     snapshots: list[Snapshot] = []
     batch: list[FetchResult] = []
-    ahead = _WorkAhead(feed_list.by_id(), cleaned_ahead_dir(warehouse, feed_list), report)
+    ahead = _WorkAhead(feed_list.by_id(), cleaned_ahead_dir(warehouse, feed_list) if clean_ahead else None, report)
 
     def store(pending: list[FetchResult], con: duckdb.DuckDBPyConnection) -> None:
         stored = snapshot_store.stored_hashes(con, [result.feed_id for result in pending])
@@ -270,9 +275,10 @@ class _WorkAhead:
       made are not cleaned.
 
     Nothing is done ahead before the run has enough new bodies to start the workers for (`workers`, set then):
-    most hourly runs leave all the work to their steps, as does a dead worker."""
+    most hourly runs leave all the work to their steps, as does a dead worker. Without `staging` (the run has no
+    clean step) bodies are only parsed."""
 
-    def __init__(self, feeds: dict[str, Feed], staging: Path, report: ArchiveReport) -> None:
+    def __init__(self, feeds: dict[str, Feed], staging: Path | None, report: ArchiveReport) -> None:
         self.workers = 0
         self._feeds, self._staging, self._report = feeds, staging, report
         self._in_flight: deque[parallel.InFlight[tuple[items_store.ParsedBatch, int]]] = deque()
@@ -285,8 +291,12 @@ class _WorkAhead:
         ]
         if not (self.workers and bodies):
             return
-        made = text_store.texts_made(con, {body.feed_id for body in bodies}, CLEANER_VERSION)
-        jobs = [(body, self._feeds.get(body.feed_id), made.get(body.feed_id, frozenset())) for body in bodies]
+        jobs: list[tuple[items_store.PendingContent, Feed | None, frozenset[tuple[str, str]]]]
+        if self._staging is None:  # no clean step in this run: parse only
+            jobs = [(body, None, frozenset()) for body in bodies]
+        else:
+            made = text_store.texts_made(con, {body.feed_id for body in bodies}, CLEANER_VERSION)
+            jobs = [(body, self._feeds.get(body.feed_id), made.get(body.feed_id, frozenset())) for body in bodies]
         work = functools.partial(_parse_and_clean_slice, staging=self._staging)
         self._in_flight.append(parallel.start_slices(work, jobs, self.workers, BODIES_PER_TASK))
 
@@ -386,13 +396,15 @@ def _parse_slice(pending: Sequence[items_store.PendingContent]) -> items_store.P
 
 
 def _parse_and_clean_slice(
-    jobs: Sequence[tuple[items_store.PendingContent, Feed | None, frozenset[tuple[str, str]]]], staging: Path
+    jobs: Sequence[tuple[items_store.PendingContent, Feed | None, frozenset[tuple[str, str]]]], staging: Path | None
 ) -> tuple[items_store.ParsedBatch, int]:
     """Parse some fetched bodies, and clean their items' versions but those whose text is made (the third part of
-    each job: (item id, version) pairs) into `staging`. Runs in worker processes, for `_WorkAhead`: the texts go
-    to their files from here, never through the fetching process. Returns the parsed bodies and the number of
-    texts staged."""
+    each job: (item id, version) pairs) into `staging` (None: parse only). Runs in worker processes, for
+    `_WorkAhead`: the texts go to their files from here, never through the fetching process. Returns the parsed
+    bodies and the number of texts staged."""
     parsed = [_parse_pending(content) for content, _, _ in jobs]
+    if staging is None:
+        return items_store.ParsedBatch.from_feeds(parsed), 0
     to_clean: dict[tuple[str, str], tuple[text_store.PendingText, Feed | None]] = {}
     for (_, feed, made), feed_parsed in zip(jobs, parsed, strict=True):
         for entry in feed_parsed.entries:
