@@ -291,12 +291,9 @@ class _WorkAhead:
         ]
         if not (self.workers and bodies):
             return
-        jobs: list[tuple[items_store.PendingContent, Feed | None, frozenset[tuple[str, str]]]]
-        if self._staging is None:  # no clean step in this run: parse only
-            jobs = [(body, None, frozenset()) for body in bodies]
-        else:
-            made = text_store.texts_made(con, {body.feed_id for body in bodies}, CLEANER_VERSION)
-            jobs = [(body, self._feeds.get(body.feed_id), made.get(body.feed_id, frozenset())) for body in bodies]
+        # Without staging (no clean step in the run) the workers only parse: no need to ask which texts are made.
+        made = text_store.texts_made(con, {b.feed_id for b in bodies}, CLEANER_VERSION) if self._staging else {}
+        jobs = [(body, self._feeds.get(body.feed_id), made.get(body.feed_id, frozenset())) for body in bodies]
         work = functools.partial(_parse_and_clean_slice, staging=self._staging)
         self._in_flight.append(parallel.start_slices(work, jobs, self.workers, BODIES_PER_TASK))
 
