@@ -11,26 +11,25 @@ one that trickles a byte a second (in its headers or its body) can hold a fetch 
 from __future__ import annotations
 
 import hashlib
-import threading
+import http.client
+import ssl
 import time
 import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from queue import Empty, SimpleQueue
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 from urllib.request import url2pathname
 
-import httpcore
-import httpx
-
 from feeds_etl import __version__
+from feeds_etl.http_pool import ConnectTimeout, Deadline, FetchError, HttpPool, ReadTimeout, Response
 
 PROJECT_URL = "https://github.com/feeds-etl/feeds_etl"
 USER_AGENT = f"feeds_etl/{__version__} (+{PROJECT_URL})"
@@ -92,123 +91,6 @@ class FetchResult:
         return self.http_status == 304
 
 
-class FetchError(Exception):
-    """A fetch failed for a reason worth showing to the user as is."""
-
-
-class DeadlineExceeded(FetchError):
-    """The fetch's total deadline ran out (whatever stage it was in)."""
-
-
-class _Deadline:
-    """A fetch's total time budget. While active (see `active`), every socket operation the fetching thread
-    makes through a client from `make_client` is bounded by what is left of it."""
-
-    _local = threading.local()
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.expires = time.monotonic() + seconds
-
-    def remaining(self) -> float:
-        return self.expires - time.monotonic()
-
-    @property
-    def expired(self) -> bool:
-        return self.remaining() <= 0
-
-    def error(self) -> DeadlineExceeded:
-        return DeadlineExceeded(f"deadline exceeded: no complete response within {self.seconds:g}s")
-
-    def check(self) -> None:
-        if self.expired:
-            raise self.error()
-
-    def bound(self, timeout: float | None) -> float | None:
-        """`timeout` shortened to the time left; raises once nothing is left."""
-        left = self.remaining()
-        if left <= 0:
-            raise self.error()
-        return left if timeout is None else min(timeout, left)
-
-    @contextmanager
-    def active(self) -> Iterator[_Deadline]:
-        previous = getattr(self._local, "deadline", None)
-        self._local.deadline = self
-        try:
-            yield self
-        finally:
-            self._local.deadline = previous
-
-    @classmethod
-    def current(cls) -> _Deadline | None:
-        return getattr(cls._local, "deadline", None)
-
-
-def _bounded(timeout: float | None) -> float | None:
-    deadline = _Deadline.current()
-    return timeout if deadline is None else deadline.bound(timeout)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A socket stream whose every read, write and TLS handshake respects the current fetch's deadline."""
-
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _bounded(timeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _bounded(timeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None) -> Any:
-        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _bounded(timeout)))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    def __init__(self) -> None:
-        self._inner = httpcore.SyncBackend()
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Any = None,
-    ) -> httpcore.NetworkStream:
-        stream = self._inner.connect_tcp(host, port, _bounded(timeout), local_address, socket_options)
-        return _DeadlineStream(stream)
-
-    def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None) -> Any:
-        return _DeadlineStream(self._inner.connect_unix_socket(path, _bounded(timeout), socket_options))
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
-
-
-class _DeadlineTransport(httpx.HTTPTransport):
-    """httpx's own transport (same pooling and error mapping) over deadline-aware sockets."""
-
-    def __init__(self, limits: httpx.Limits) -> None:
-        super().__init__(limits=limits, trust_env=False)
-        # httpx has no public hook for the network backend; its transport is a thin wrapper over this pool.
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=self._pool._ssl_context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_DeadlineBackend(),
-        )
-
-
 def sha256_hex(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
@@ -223,7 +105,7 @@ def _host_key(url: str) -> str | None:
 def fetch_all(
     requests: Iterable[FetchRequest],
     settings: FetchSettings = FetchSettings(),
-    client: httpx.Client | None = None,
+    client: HttpPool | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> list[FetchResult]:
     """Fetch many feeds in parallel; results come back in request order (see fetch_each)."""
@@ -237,7 +119,7 @@ def fetch_all(
 def fetch_each(
     requests: Sequence[FetchRequest],
     settings: FetchSettings = FetchSettings(),
-    client: httpx.Client | None = None,
+    client: HttpPool | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Iterator[tuple[int, FetchResult]]:
     """Fetch many feeds in parallel, yielding (request index, result) as each completes, so a caller can
@@ -302,19 +184,16 @@ def fetch_each(
             client.close()
 
 
-def make_client(settings: FetchSettings) -> httpx.Client:
-    """One pooled client for a whole run; redirects are followed by hand to keep their history.
-
-    Only clients made here enforce the total deadline inside the socket layer; with another client a fetch
-    still checks the deadline between chunks, but a server that sends nothing is bounded by read_timeout."""
-    timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
-    limits = httpx.Limits(max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency)
-    return httpx.Client(
-        timeout=timeout,
-        transport=_DeadlineTransport(limits),
-        follow_redirects=False,
-        headers={"User-Agent": settings.user_agent, "Accept": _ACCEPT, "Accept-Encoding": _ACCEPT_ENCODING},
-        trust_env=False,
+def make_client(settings: FetchSettings, ssl_context: ssl.SSLContext | None = None) -> HttpPool:
+    """One pool of keep-alive connections for a whole run; redirects are followed by hand to keep their history.
+    Every socket operation of a fetch through it is bounded by the fetch's deadline. TLS trusts certifi's CA
+    bundle unless given another `ssl_context`."""
+    return HttpPool(
+        settings.connect_timeout,
+        settings.read_timeout,
+        {"User-Agent": settings.user_agent, "Accept": _ACCEPT, "Accept-Encoding": _ACCEPT_ENCODING},
+        max_idle_per_origin=max(1, settings.per_host),
+        ssl_context=ssl_context,
     )
 
 
@@ -329,14 +208,14 @@ _ACCEPT_ENCODING = "gzip, deflate"
 def fetch_one(
     request: FetchRequest,
     settings: FetchSettings,
-    client: httpx.Client,
+    client: HttpPool,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> FetchResult:
     """Fetch one feed; never raises: every failure becomes a FetchResult with `error` set."""
     started = time.monotonic()
     fetched_at = now()
     base = FetchResult(feed_id=request.feed_id, url=request.url, fetched_at=fetched_at)
-    deadline = _Deadline(settings.deadline)
+    deadline = Deadline(settings.deadline)
     try:
         if request.url.lower().startswith("file://"):
             result = _fetch_file(base, settings)
@@ -345,10 +224,10 @@ def fetch_one(
                 result = _fetch_http(base, request, settings, client, deadline)
     except FetchError as exc:
         result = replace(base, error=str(exc))
-    except httpx.TimeoutException as exc:
+    except TimeoutError as exc:
         message = str(deadline.error()) if deadline.expired else f"timeout: {_timeout_kind(exc)}"
         result = replace(base, error=message)
-    except httpx.HTTPError as exc:
+    except (OSError, http.client.HTTPException) as exc:  # refused, reset, DNS, TLS, a broken response...
         if deadline.expired:
             result = replace(base, error=str(deadline.error()))
         else:
@@ -358,14 +237,8 @@ def fetch_one(
     return replace(result, elapsed_ms=round((time.monotonic() - started) * 1000, 1))
 
 
-def _timeout_kind(exc: httpx.TimeoutException) -> str:
-    kinds = {
-        httpx.ConnectTimeout: "no connection within connect_timeout",
-        httpx.ReadTimeout: "server sent nothing within read_timeout",
-        httpx.WriteTimeout: "could not send the request within read_timeout",
-        httpx.PoolTimeout: "no free connection",
-    }
-    return kinds.get(type(exc), type(exc).__name__)
+def _timeout_kind(exc: TimeoutError) -> str:
+    return str(exc) if isinstance(exc, ConnectTimeout | ReadTimeout) else f"{type(exc).__name__}: {exc}"
 
 
 def _fetch_file(base: FetchResult, settings: FetchSettings) -> FetchResult:
@@ -391,8 +264,8 @@ def _fetch_http(
     base: FetchResult,
     request: FetchRequest,
     settings: FetchSettings,
-    client: httpx.Client,
-    deadline: _Deadline,
+    client: HttpPool,
+    deadline: Deadline,
 ) -> FetchResult:
     headers: dict[str, str] = {}
     if request.etag:
@@ -410,58 +283,62 @@ def _fetch_http(
         deadline.check()
         with ExitStack() as stack:
             response = _response(stack, client, url, headers, deadline)
-            status = response.status_code
+            status = response.status
             if 300 <= status < 400 and status != 304:
                 location = response.headers.get("location", "").strip()
                 if not location:
                     raise FetchError(f"HTTP {status} redirect without a Location header")
-                try:
-                    target = response.url.join(location)
-                except httpx.InvalidURL as exc:
-                    raise FetchError(f"HTTP {status} redirect to an invalid URL {location!r}: {exc}") from None
-                if target.scheme not in ("http", "https"):
-                    raise FetchError(f"HTTP {status} redirect to a non-HTTP URL refused: {location[:200]}")
+                target = _redirect_target(response.url, location, status)
                 all_permanent = all_permanent and status in (301, 308)
-                url = str(target)
+                url = target
                 continue
             return _read_response(base, response, settings, deadline, seen, all_permanent)
     raise FetchError(f"too many redirects (more than {settings.max_redirects}): {' -> '.join(seen)}")
 
 
 # A connection can break before any of the response arrives: a keep-alive connection the server closed as the
-# request went out, or one httpcore's pool closed while handing it to this thread (encode/httpcore#1110: seen as
-# "Bad file descriptor" in one feed of a 2,000-feed import). A GET is safe to repeat: one more try, as browsers
-# do. Not after the response has started, nor for connection failures (a dead host is not tried twice).
-_BROKEN_BEFORE_RESPONSE = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
+# request went out. A GET is safe to repeat: one more try, on a new connection, as browsers do. Not after the
+# response has started, nor for connection failures (a dead host is not tried twice).
+_BROKEN_BEFORE_RESPONSE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)  # RemoteDisconnected too
 
 
-def _response(
-    stack: ExitStack, client: httpx.Client, url: str, headers: dict[str, str], deadline: _Deadline
-) -> httpx.Response:
+def _response(stack: ExitStack, client: HttpPool, url: str, headers: dict[str, str], deadline: Deadline) -> Response:
     try:
-        return stack.enter_context(client.stream("GET", url, headers=headers))
+        return stack.enter_context(client.get(url, headers))
     except _BROKEN_BEFORE_RESPONSE:
         deadline.check()
-        return stack.enter_context(client.stream("GET", url, headers=headers))
+        return stack.enter_context(client.get(url, headers, fresh=True))
+
+
+def _redirect_target(url: str, location: str, status: int) -> str:
+    try:
+        target = urljoin(url, location)
+        parts = urlsplit(target)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:  # "http://[", a bad port...
+        raise FetchError(f"HTTP {status} redirect to an invalid URL {location[:200]!r}: {exc}") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise FetchError(f"HTTP {status} redirect to a non-HTTP URL refused: {location[:200]}")
+    return target
 
 
 def _read_response(
     base: FetchResult,
-    response: httpx.Response,
+    response: Response,
     settings: FetchSettings,
-    deadline: _Deadline,
+    deadline: Deadline,
     chain: list[str],
     all_permanent: bool,
 ) -> FetchResult:
-    status = response.status_code
+    status = response.status
     result = replace(
         base,
-        final_url=str(response.url),
+        final_url=response.url,
         http_status=status,
         etag=response.headers.get("etag"),
         last_modified=response.headers.get("last-modified"),
         content_type=response.headers.get("content-type"),
-        permanent_redirect=str(response.url) if len(chain) > 1 and all_permanent else None,
+        permanent_redirect=response.url if len(chain) > 1 and all_permanent else None,
         headers={k.lower(): v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS},
     )
     if status == 304:
@@ -470,7 +347,7 @@ def _read_response(
     if status >= 400:
         _drain(response, deadline)
         retry_after = parse_retry_after(response.headers.get("retry-after"), base.fetched_at)
-        reason = response.reason_phrase or ""
+        reason = response.reason or ""
         return replace(result, error=f"HTTP {status} {reason}".strip(), retry_after=retry_after)
     declared = response.headers.get("content-length", "").strip()
     if declared.isdigit() and int(declared) > settings.max_bytes:
@@ -486,8 +363,8 @@ def _read_response(
 _DRAIN_LIMIT = 64 * 1024
 
 
-def _drain(response: httpx.Response, deadline: _Deadline) -> None:
-    with suppress(FetchError, httpx.HTTPError):  # the status already says what went wrong
+def _drain(response: Response, deadline: Deadline) -> None:
+    with suppress(FetchError, OSError, http.client.HTTPException):  # the status already says what went wrong
         for _chunk in _capped(response.iter_raw(), _DRAIN_LIMIT, deadline, "error page"):
             pass
 
@@ -499,7 +376,7 @@ def _size(n: int) -> str:
     return f"{n / MiB:g} MiB" if n >= MiB else f"{n:,} bytes"
 
 
-def _capped(chunks: Iterator[bytes], limit: int, deadline: _Deadline, where: str) -> Iterator[bytes]:
+def _capped(chunks: Iterator[bytes], limit: int, deadline: Deadline, where: str) -> Iterator[bytes]:
     """Pass chunks through until `limit` bytes; the body is never held beyond the cap."""
     total = 0
     for chunk in chunks:

@@ -47,10 +47,10 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import feedparser
-import httpx
 
 from feeds_etl.feeds import Feed
 from feeds_etl.fetch import FetchRequest, FetchResult, FetchSettings, fetch_one
+from feeds_etl.http_pool import HttpPool
 from feeds_etl.parse import MAX_ENTRIES_PER_FEED, parse_entry, sniff_not_a_feed
 
 MODES = ("off", "auto", "wordpress", "rfc5005")
@@ -114,7 +114,7 @@ def fetch_history(
     feed: Feed,
     first_page: FetchResult,
     settings: FetchSettings,
-    client: httpx.Client,
+    client: HttpPool,
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> list[FetchResult]:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import duckdb
-import httpx
 import pyarrow as pa
 
 from feeds_etl import parallel
@@ -37,6 +36,7 @@ from feeds_etl.health import (
 )
 from feeds_etl.history import fetch_history
 from feeds_etl.hours import hour_key
+from feeds_etl.http_pool import HttpPool
 from feeds_etl.parse import ParsedFeed, parse_feed, sniff_not_a_feed
 from feeds_etl.parse_fast import parse_feed_fast
 from feeds_etl.search import count_terms, token_text
@@ -317,7 +317,7 @@ def _import_history(
     feeds: list[Feed],
     first_pages: list[FetchResult],
     settings: FetchSettings,
-    client: httpx.Client,
+    client: HttpPool,
     now: Callable[[], datetime],
 ) -> dict[str, list[FetchResult]]:
     """Older pages of opt-in feeds, once per feed (and again if its URL changes), in parallel."""

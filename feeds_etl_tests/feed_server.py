@@ -15,6 +15,7 @@ import email.utils
 import functools
 import hashlib
 import socket
+import ssl
 import threading
 import zlib
 from collections import Counter
@@ -134,10 +135,15 @@ class Resource:
         return '"' + hashlib.sha256(self.body).hexdigest()[:16] + '"'
 
 
+# A self-signed certificate (and its key) for 127.0.0.1 and localhost, valid until 2126: clients that trust it
+# (`ssl.create_default_context(cafile=TLS_CERT)`) fetch over real TLS on loopback.
+TLS_CERT = Path(__file__).parent / "tls" / "loopback.pem"
+
+
 class FeedServer:
     """A threaded loopback server; `routes` maps a path to a handler, good feeds live in `resources`."""
 
-    def __init__(self, secret_file: Path | None = None) -> None:
+    def __init__(self, secret_file: Path | None = None, tls: bool = False) -> None:
         self.stopping = threading.Event()
         self.requests: Counter[str] = Counter()
         self.user_agents: set[str] = set()
@@ -152,12 +158,17 @@ class FeedServer:
         self.httpd = _Server(("127.0.0.1", 0), _RequestHandler)
         self.httpd.feed_server = self
         self.port = self.httpd.server_address[1]
+        self.scheme = "https" if tls else "http"
+        if tls:  # the handshake happens in each handler thread, on its first read
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(TLS_CERT)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True, do_handshake_on_connect=False)
         self._thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="feed-server", daemon=True
         )
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def start(self) -> FeedServer:
         self._thread.start()
@@ -515,8 +526,8 @@ def _drop_first(h: _RequestHandler) -> None:
 
 
 @contextmanager
-def running_feed_server(secret_file: Path | None = None) -> Iterator[FeedServer]:
-    server = FeedServer(secret_file).start()
+def running_feed_server(secret_file: Path | None = None, tls: bool = False) -> Iterator[FeedServer]:
+    server = FeedServer(secret_file, tls).start()
     try:
         yield server
     finally:

@@ -2,36 +2,36 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
 import time
 import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 
 from feeds_etl.fetch import USER_AGENT, FetchRequest, FetchResult, FetchSettings, fetch_all, fetch_one, make_client
 from feeds_etl.health import REDIRECT_CONFIRMATIONS, apply_fetch, fetch_request, initial_health
+from feeds_etl.http_pool import HttpPool
 from feeds_etl.parse import parse_feed
-from feeds_etl_tests.feed_server import FeedServer, good_feed
+from feeds_etl_tests.feed_server import TLS_CERT, FeedServer, good_feed, running_feed_server
 
 SHORT = FetchSettings(deadline=1.0, connect_timeout=1.0, read_timeout=5.0)
 
 
 @pytest.fixture
-def client() -> Iterator[httpx.Client]:
+def client() -> Iterator[HttpPool]:
     with make_client(SHORT) as c:
         yield c
 
 
-def get(
-    server: FeedServer, client: httpx.Client, path: str, settings: FetchSettings = SHORT, **known: str
-) -> FetchResult:
+def get(server: FeedServer, client: HttpPool, path: str, settings: FetchSettings = SHORT, **known: str) -> FetchResult:
     return fetch_one(FetchRequest("feed", server.url(path), **known), settings, client)
 
 
-def test_good_feed_then_conditional_get_gives_304_without_body(feed_server: FeedServer, client: httpx.Client) -> None:
+def test_good_feed_then_conditional_get_gives_304_without_body(feed_server: FeedServer, client: HttpPool) -> None:
     feed_server.add_feed("/good/a", good_feed("a"))
     first = get(feed_server, client, "/good/a")
     assert first.ok and first.http_status == 200 and first.body == good_feed("a")
@@ -52,7 +52,7 @@ def test_good_feed_then_conditional_get_gives_304_without_body(feed_server: Feed
 
 
 def test_not_modified_and_error_answers_keep_the_connection_for_the_next_feed(
-    feed_server: FeedServer, client: httpx.Client
+    feed_server: FeedServer, client: HttpPool
 ) -> None:
     # An hourly run is mostly 304s: each one opening a new connection (a TLS handshake on the real web)
     # would cost more than the answer itself.
@@ -75,7 +75,7 @@ def test_not_modified_and_error_answers_keep_the_connection_for_the_next_feed(
     ],
 )
 def test_http_errors_carry_status_and_retry_after(
-    feed_server: FeedServer, client: httpx.Client, path: str, status: int, retry_in: object
+    feed_server: FeedServer, client: HttpPool, path: str, status: int, retry_in: object
 ) -> None:
     result = get(feed_server, client, path)
     assert not result.ok and result.http_status == status and result.body is None
@@ -90,9 +90,7 @@ def test_http_errors_carry_status_and_retry_after(
 
 
 @pytest.mark.parametrize("path", ["/hang", "/trickle", "/trickle-headers"])
-def test_total_deadline_holds_whatever_the_server_does(
-    feed_server: FeedServer, client: httpx.Client, path: str
-) -> None:
+def test_total_deadline_holds_whatever_the_server_does(feed_server: FeedServer, client: HttpPool, path: str) -> None:
     started = time.monotonic()
     result = get(feed_server, client, path)
     elapsed = time.monotonic() - started
@@ -119,7 +117,7 @@ def test_deadline_holds_across_a_pool_of_hung_feeds(feed_server: FeedServer) -> 
     ],
 )
 def test_size_caps_stop_huge_bodies_and_bombs_in_bounded_memory(
-    feed_server: FeedServer, client: httpx.Client, path: str, reason: str
+    feed_server: FeedServer, client: HttpPool, path: str, reason: str
 ) -> None:
     tracemalloc.start()
     try:
@@ -131,7 +129,7 @@ def test_size_caps_stop_huge_bodies_and_bombs_in_bounded_memory(
     assert peak < 48 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB"  # the server runs in this process too
 
 
-def test_small_cap_and_gzip_decoding(feed_server: FeedServer, client: httpx.Client) -> None:
+def test_small_cap_and_gzip_decoding(feed_server: FeedServer, client: HttpPool) -> None:
     result = get(feed_server, client, "/gzip-good")
     assert result.ok and result.body == good_feed("gzipped", 4)
     assert len(parse_feed("gz", result.body, result.content_sha256 or "").entries) == 4
@@ -146,33 +144,76 @@ def test_small_cap_and_gzip_decoding(feed_server: FeedServer, client: httpx.Clie
         ("/redirect/long-0", "too many redirects (more than 5): "),
         ("/redirect/to-file", "HTTP 301 redirect to a non-HTTP URL refused: file:///etc/passwd"),
         ("/redirect/no-location", "HTTP 301 redirect without a Location header"),
-        ("/close-early", "network error: RemoteProtocolError"),
+        ("/close-early", "network error: BodyCutOff: the server closed the connection 9,900 bytes before the end"),
     ],
 )
 def test_bad_redirects_and_broken_responses_are_errors(
-    feed_server: FeedServer, client: httpx.Client, path: str, error_start: str
+    feed_server: FeedServer, client: HttpPool, path: str, error_start: str
 ) -> None:
     result = get(feed_server, client, path)
     assert result.error is not None and result.error.startswith(error_start), result.error
     assert result.body is None
 
 
-def test_a_connection_broken_before_the_response_is_tried_once_more(
-    feed_server: FeedServer, client: httpx.Client
-) -> None:
+def test_a_connection_broken_before_the_response_is_tried_once_more(feed_server: FeedServer, client: HttpPool) -> None:
     """A server hanging up before answering (a stale keep-alive connection, or one the pool closed under us) gets
     one more request on a fresh connection; one that always does is an error after two requests, not more."""
     result = get(feed_server, client, "/drop-first")
     assert result.error is None and result.body == good_feed("dropped")
     assert feed_server.requests["/drop-first"] == 2
     broken = get(feed_server, client, "/drop-always")
-    assert broken.error is not None and broken.error.startswith("network error: RemoteProtocolError"), broken.error
+    assert broken.error is not None and broken.error.startswith("network error: RemoteDisconnected"), broken.error
     assert feed_server.requests["/drop-always"] == 2
 
 
-def test_redirects_record_final_url_and_only_permanent_chains_count(
-    feed_server: FeedServer, client: httpx.Client
-) -> None:
+@pytest.fixture
+def tls_server() -> Iterator[FeedServer]:
+    with running_feed_server(tls=True) as server:
+        yield server
+
+
+def trusting_the_test_certificate(settings: FetchSettings = SHORT) -> HttpPool:
+    return make_client(settings, ssl.create_default_context(cafile=TLS_CERT))
+
+
+def test_https_verifies_the_certificate_and_keeps_the_connection(tls_server: FeedServer) -> None:
+    tls_server.add_feed("/good/secure", good_feed("secure"))
+    with trusting_the_test_certificate() as pool:
+        first = get(tls_server, pool, "/good/secure")
+        assert first.ok and first.body == good_feed("secure") and first.final_url == tls_server.url("/good/secure")
+        again = get(tls_server, pool, "/good/secure", etag=first.etag or "")
+        assert again.not_modified and again.body is None
+    assert tls_server.httpd.connections_opened == 1
+    with make_client(SHORT) as default:  # certifi's CAs: a self-signed certificate is refused
+        refused = get(tls_server, default, "/good/secure")
+    assert refused.error is not None and refused.error.startswith("network error: SSLCertVerificationError")
+
+
+@pytest.mark.parametrize("path", ["/hang", "/trickle", "/trickle-headers"])
+def test_total_deadline_holds_over_tls(tls_server: FeedServer, path: str) -> None:
+    started = time.monotonic()
+    with trusting_the_test_certificate() as pool:
+        result = get(tls_server, pool, path)
+    assert result.error == "deadline exceeded: no complete response within 1s"
+    assert 0.9 <= time.monotonic() - started < 1.6
+
+
+def test_a_tls_handshake_that_never_comes_is_bounded() -> None:
+    """The TCP connection is made (the kernel accepts it), but nothing answers the TLS hello."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        url = f"https://127.0.0.1:{silent.getsockname()[1]}/feed"
+        for settings, error in [
+            (FetchSettings(deadline=1.0, connect_timeout=5.0), "deadline exceeded: no complete response within 1s"),
+            (FetchSettings(deadline=5.0, connect_timeout=0.5), "timeout: no TLS handshake within connect_timeout"),
+        ]:
+            started = time.monotonic()
+            with trusting_the_test_certificate(settings) as pool:
+                result = fetch_one(FetchRequest("silent", url), settings, pool)
+            assert result.error == error
+            assert time.monotonic() - started < 1.6
+
+
+def test_redirects_record_final_url_and_only_permanent_chains_count(feed_server: FeedServer, client: HttpPool) -> None:
     chained = get(feed_server, client, "/redirect/chain-1")
     assert chained.ok and chained.final_url == feed_server.url("/good/chained")
     assert chained.permanent_redirect == feed_server.url("/good/chained")
@@ -184,7 +225,7 @@ def test_redirects_record_final_url_and_only_permanent_chains_count(
 
 
 def test_permanent_redirect_is_adopted_after_three_consecutive_fetches(
-    feed_server: FeedServer, client: httpx.Client
+    feed_server: FeedServer, client: HttpPool
 ) -> None:
     health = initial_health("moved", feed_server.url("/redirect/chain-1"))
     for n in range(1, REDIRECT_CONFIRMATIONS + 1):
@@ -197,7 +238,7 @@ def test_permanent_redirect_is_adopted_after_three_consecutive_fetches(
     assert after.not_modified and feed_server.requests["/redirect/chain-1"] == before
 
 
-def test_file_urls(tmp_path: Path, client: httpx.Client) -> None:
+def test_file_urls(tmp_path: Path, client: HttpPool) -> None:
     path = tmp_path / "feed.xml"
     path.write_bytes(good_feed("local"))
     result = fetch_one(FetchRequest("local", path.as_uri()), SHORT, client)
