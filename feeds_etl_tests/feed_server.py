@@ -273,6 +273,7 @@ class FeedServer:
         self.routes["/close-early"] = _close_early
         self.routes["/drop-first"] = _drop_first
         self.routes["/drop-always"] = _drop
+        self.routes["/until-close"] = _until_close
         for name in ("chained", "temporary", "long"):
             self.resources[f"/good/{name}"] = Resource(good_feed(name))
 
@@ -508,6 +509,16 @@ def _close_early(h: _RequestHandler) -> None:
     h.end_headers()
     h.wfile.write(good_feed("early")[:100])
     h.close_connection = True
+
+
+def _until_close(h: _RequestHandler) -> None:
+    """An HTTP/1.0-style answer: no Content-Length, the body ends when the server closes the connection."""
+    h.send_response(200)
+    h.send_header("Content-Type", "application/rss+xml")
+    h.send_header("Connection", "close")
+    h.end_headers()
+    h.close_connection = True
+    h.wfile.write(good_feed("until-close"))
 
 
 def _drop(h: _RequestHandler) -> None:

@@ -166,6 +166,23 @@ def test_a_connection_broken_before_the_response_is_tried_once_more(feed_server:
     assert feed_server.requests["/drop-always"] == 2
 
 
+def test_a_body_ended_by_closing_the_connection_is_whole_and_the_connection_not_reused(
+    feed_server: FeedServer, client: HttpPool
+) -> None:
+    first, second = get(feed_server, client, "/until-close"), get(feed_server, client, "/until-close")
+    assert first.body == second.body == good_feed("until-close")
+    assert feed_server.httpd.connections_opened == 2
+
+
+def test_urls_with_spaces_and_non_ascii_characters_are_percent_encoded(
+    feed_server: FeedServer, client: HttpPool
+) -> None:
+    feed_server.add_feed("/caf%C3%A9%20news", good_feed("cafe"))  # the server sees the raw request target
+    result = get(feed_server, client, "/café news?lang=fr ca")
+    assert result.ok and result.body == good_feed("cafe"), result.error
+    assert feed_server.requests["/caf%C3%A9%20news"] == 1
+
+
 @pytest.fixture
 def tls_server() -> Iterator[FeedServer]:
     with running_feed_server(tls=True) as server:
