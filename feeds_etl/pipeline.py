@@ -457,53 +457,56 @@ def parse_range(
 ) -> ParseReport:
     """Parse contents the range's snapshots reference (each distinct body once), then refresh `items`."""
     report = ParseReport()
-    with warehouse.reading() as con, report.timings.measure("read"):
-        pending = items_store.pending_contents(con, first_key, last_key)
-    workers = parallel.workers_for(sum(size or 0 for *_, size in pending), PARALLEL_PARSE_BYTES, workers)
+    with warehouse.session(threads=BESIDE_WORKERS) as session:  # one connection for the step (see _fetch_into_archive)
+        with session.reading() as con, report.timings.measure("read"):
+            pending = items_store.pending_contents(con, first_key, last_key)
+        workers = parallel.workers_for(sum(size or 0 for *_, size in pending), PARALLEL_PARSE_BYTES, workers)
 
-    def load(con: duckdb.DuckDBPyConnection, batch: list[tuple[str, str, int]]) -> list[items_store.PendingContent]:
-        return items_store.load_contents(con, [(feed_id, sha) for feed_id, sha, _ in batch])
+        def load(con: duckdb.DuckDBPyConnection, batch: list[tuple[str, str, int]]) -> list[items_store.PendingContent]:
+            return items_store.load_contents(con, [(feed_id, sha) for feed_id, sha, _ in batch])
 
-    batches = list(_batches_by_size(pending, PARSE_BATCH_BYTES))
-    for session, parsed in _in_workers(warehouse, batches, load, _parse_slice, workers, report.timings, "parse"):
-        with report.timings.measure("load"), session.writing() as con:
-            report.entries += items_store.save_parsed(con, parsed)
-        report.contents_parsed += parsed.contents.num_rows
-    with warehouse.writing(publish) as con, report.timings.measure("load"):
-        changes = items_store.refresh_items(con, first_key, last_key)
-        items_store.mark_parse_failures(con)
-        # From the table, not from what this step parsed: the archive step may have parsed ahead, and a
-        # re-run parses nothing, yet a broken feed should show up every time.
-        for feed_id, warning, error in items_store.parse_problems(con, first_key, last_key):
-            if error:
-                report.errors[feed_id] = error
-            else:
-                report.warnings[feed_id] = warning
+        batches = list(_batches_by_size(pending, PARSE_BATCH_BYTES))
+        for parsed in _in_workers(session, batches, load, _parse_slice, workers, report.timings, "parse"):
+            with report.timings.measure("load"), session.writing() as con:
+                report.entries += items_store.save_parsed(con, parsed)
+            report.contents_parsed += parsed.contents.num_rows
+        session.as_writer()  # the workers are done: the merge may use every core
+        with session.writing() as con, report.timings.measure("load"):
+            changes = items_store.refresh_items(con, first_key, last_key)
+            items_store.mark_parse_failures(con)
+            # From the table, not from what this step parsed: the archive step may have parsed ahead, and a
+            # re-run parses nothing, yet a broken feed should show up every time.
+            for feed_id, warning, error in items_store.parse_problems(con, first_key, last_key):
+                if error:
+                    report.errors[feed_id] = error
+                else:
+                    report.warnings[feed_id] = warning
+    if publish:
+        with report.timings.measure("load"):
+            warehouse.publish()
     report.touched, report.new_items, report.updated_items = changes.touched, changes.new, changes.updated
     return report
 
 
 def _in_workers(
-    warehouse: Warehouse,
+    session: Session,
     batches: Sequence[B],
     load: Callable[[duckdb.DuckDBPyConnection, B], Sequence[T]],
     work: Callable[[Sequence[T]], R],
     workers: int,
     timings: Timings,
     waiting: str,
-) -> Iterator[tuple[Session, R]]:
-    """Each batch's input loaded, `work` done on it by the workers (slice by slice, concatenated field by field),
-    with the session the caller stores the result through: one connection for the whole range. Two batches are
-    with the workers while the caller stores one (`_overlapped`)."""
-    with warehouse.session(threads=BESIDE_WORKERS) as session:
+) -> Iterator[R]:
+    """Each batch's input loaded through `session`, `work` done on it by the workers (slice by slice, concatenated
+    field by field). Two batches are with the workers while the caller stores one (`_overlapped`)."""
 
-        def start(batch: B) -> parallel.InFlight[R]:
-            with session.reading() as con, timings.measure("read"):
-                loaded = load(con, batch)
-            return parallel.start_slices(work, loaded, workers)
+    def start(batch: B) -> parallel.InFlight[R]:
+        with session.reading() as con, timings.measure("read"):
+            loaded = load(con, batch)
+        return parallel.start_slices(work, loaded, workers)
 
-        for slices in _overlapped(batches, start, timings, waiting):
-            yield session, concat_fieldwise(slices)
+    for slices in _overlapped(batches, start, timings, waiting):
+        yield concat_fieldwise(slices)
 
 
 def _overlapped(
@@ -618,12 +621,6 @@ def clean_range(
     """Clean items seen in the range whose HTML or cleaner version changed since they were last cleaned."""
     report = CleanReport()
     feeds = feed_list.by_id() if feed_list else {}
-    with warehouse.reading() as con, report.timings.measure("read"):
-        pending = text_store.pending_text_ids(con, first_key, last_key, CLEANER_VERSION)
-    staged = cleaned_ahead_dir(warehouse, feed_list)
-    if staged.parent.exists():
-        pending = _store_cleaned_ahead(warehouse, staged, pending, report)
-    workers = parallel.workers_for(len(pending), PARALLEL_CLEAN_ITEMS, workers)
 
     def load(
         con: duckdb.DuckDBPyConnection, batch: list[tuple[str, str, int]]
@@ -631,11 +628,18 @@ def clean_range(
         texts = text_store.load_pending_texts(con, [item_id for item_id, _, _ in batch])
         return [(text, feeds.get(text.feed_id)) for text in texts]
 
-    batches = list(_batches_by_size(pending, CLEAN_BATCH_CHARS, CLEAN_BATCH_ITEMS))
-    for session, cleaned in _in_workers(warehouse, batches, load, _clean_slice, workers, report.timings, "clean"):
-        with report.timings.measure("load"), session.writing() as con:
-            text_store.save_texts(con, cleaned)
-        report.add(cleaned)
+    with warehouse.session(threads=BESIDE_WORKERS) as session:  # one connection for the step (see _fetch_into_archive)
+        with session.reading() as con, report.timings.measure("read"):
+            pending = text_store.pending_text_ids(con, first_key, last_key, CLEANER_VERSION)
+        staged = cleaned_ahead_dir(warehouse, feed_list)
+        if staged.parent.exists():
+            pending = _store_cleaned_ahead(session, staged, pending, report)
+        workers = parallel.workers_for(len(pending), PARALLEL_CLEAN_ITEMS, workers)
+        batches = list(_batches_by_size(pending, CLEAN_BATCH_CHARS, CLEAN_BATCH_ITEMS))
+        for cleaned in _in_workers(session, batches, load, _clean_slice, workers, report.timings, "clean"):
+            with report.timings.measure("load"), session.writing() as con:
+                text_store.save_texts(con, cleaned)
+            report.add(cleaned)
     if publish:
         with report.timings.measure("publish"):
             warehouse.publish()
@@ -643,22 +647,21 @@ def clean_range(
 
 
 def _store_cleaned_ahead(
-    warehouse: Warehouse, staged: Path, pending: list[tuple[str, str, int]], report: CleanReport
+    session: Session, staged: Path, pending: list[tuple[str, str, int]], report: CleanReport
 ) -> list[tuple[str, str, int]]:
     """Store the texts cleaned during the fetch that the range still wants, and return what is left to clean.
     Every staged text is then removed, taken or not: one wanted by another range is simply made again."""
     wanted = {item_id: source for item_id, source, _ in pending}
     taken = (text_store.wanted_part(batch, wanted) for batch in text_store.staged_batches(staged))
-    with warehouse.session(threads=BESIDE_WORKERS) as session:
-        # Each worker task staged a few feeds' texts: they are stored 2,000 and more at a time.
-        for batch in _joined(taken, CLEAN_BATCH_ITEMS):
-            with report.timings.measure("load"), session.writing() as con:
-                text_store.save_texts(con, batch)
-            report.add(batch)
-            report.cleaned_ahead += batch.texts.num_rows
-        # A fetch of another run staging at this moment loses texts (or its parsing ahead, if a worker's write
-        # fails): its steps then do that work. Staged texts are exact or absent, never wrong.
-        shutil.rmtree(staged.parent, ignore_errors=True)
+    # Each worker task staged a few feeds' texts: they are stored 2,000 and more at a time.
+    for batch in _joined(taken, CLEAN_BATCH_ITEMS):
+        with report.timings.measure("load"), session.writing() as con:
+            text_store.save_texts(con, batch)
+        report.add(batch)
+        report.cleaned_ahead += batch.texts.num_rows
+    # A fetch of another run staging at this moment loses texts (or its parsing ahead, if a worker's write
+    # fails): its steps then do that work. Staged texts are exact or absent, never wrong.
+    shutil.rmtree(staged.parent, ignore_errors=True)
     return [entry for entry in pending if entry[0] in wanted]
 
 

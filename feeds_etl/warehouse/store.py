@@ -270,6 +270,12 @@ class Session:
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
         yield self._con
 
+    def as_writer(self) -> None:
+        """From now on, a writer's bounds (all cores, WRITER_CONFIG's memory): for the set-based work that follows
+        a step's batches, once the worker processes no longer need the cores."""
+        self._con.execute(f"SET threads = {os.cpu_count() or 1}")
+        self._con.execute(f"SET memory_limit = '{WRITER_CONFIG['memory_limit']}'")
+
     @contextmanager
     def writing(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One transaction, checkpointed as soon as it commits (as `Warehouse.writing`, without publishing)."""
