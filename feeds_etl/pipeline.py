@@ -162,8 +162,9 @@ def _fetch_into_archive(
     # new DuckDB instance, whose memory goes back to the kernel when it closes and is faulted in afresh by the next
     # (a 1,000-feed import: 600,000 page faults in the fetching process, 3.6 s of its CPU).
     with warehouse.session(threads=BESIDE_WORKERS) as session:
+        staging = cleaned_ahead_dir(warehouse, feed_list) if clean_ahead else None
         due, skipped, snapshots = _fetch_and_store(
-            session, warehouse, feed_list, partition_key, settings, now, report, reimport_history, clean_ahead
+            session, feed_list, partition_key, settings, now, report, reimport_history, staging
         )
     if publish:
         with report.timings.measure("store"):
@@ -185,17 +186,16 @@ def _fetch_into_archive(
 
 def _fetch_and_store(
     session: Session,
-    warehouse: Warehouse,
     feed_list: FeedList,
     partition_key: str,
     settings: FetchSettings,
     now: Callable[[], datetime],
     report: ArchiveReport,
     reimport_history: bool,
-    clean_ahead: bool,
+    staging: Path | None,
 ) -> tuple[list[Feed], list[FetchResult], list[Snapshot]]:
-    """Fetch the due feeds into the archive, batch by batch; returns the feeds due, those skipped (backing off)
-    and every snapshot taken (without bodies)."""
+    """Fetch the due feeds into the archive, batch by batch (texts cleaned ahead go to `staging`; None: parse
+    ahead only); returns the feeds due, those skipped (backing off) and every snapshot taken (without bodies)."""
     feeds = feed_list.enabled
     with session.reading() as con:
         known = snapshot_store.load_health(con)
@@ -221,7 +221,7 @@ def _fetch_and_store(
     first_pages: list[FetchResult] = []  # with bodies: history import starts from them
     snapshots: list[Snapshot] = []
     batch: list[FetchResult] = []
-    ahead = _WorkAhead(feed_list.by_id(), cleaned_ahead_dir(warehouse, feed_list) if clean_ahead else None, report)
+    ahead = _WorkAhead(feed_list.by_id(), staging, report)
 
     def store(pending: list[FetchResult], con: duckdb.DuckDBPyConnection) -> None:
         stored = snapshot_store.stored_hashes(con, [result.feed_id for result in pending])

@@ -395,11 +395,7 @@ def _hang(h: _RequestHandler) -> None:
 
 def _trickle(h: _RequestHandler) -> None:
     """Valid headers, then a body one byte a second (never finishing within any sane deadline)."""
-    h.send_response(200)
-    h.send_header("Content-Type", "application/rss+xml")
-    h.send_header("Connection", "close")
-    h.end_headers()
-    h.close_connection = True
+    _headers_then_close(h)
     body = good_feed("trickle")
     for byte in body:
         h.wfile.write(bytes([byte]))
@@ -421,11 +417,7 @@ def _trickle_headers(h: _RequestHandler) -> None:
 
 def _huge(h: _RequestHandler) -> None:
     """1 GiB of feed-looking bytes, chunked, produced 64 KiB at a time while the client reads."""
-    h.send_response(200)
-    h.send_header("Content-Type", "application/rss+xml")
-    h.send_header("Transfer-Encoding", "chunked")
-    h.end_headers()
-    h.close_connection = True
+    _headers_then_close(h, "Transfer-Encoding", "chunked")
     h.write_chunk(b'<?xml version="1.0"?><rss version="2.0"><channel><title>huge</title>')
     block = (b"<item><title>filler</title></item>" * 2000)[: 64 * 1024]
     for _ in range(GiB // len(block)):
@@ -513,12 +505,18 @@ def _close_early(h: _RequestHandler) -> None:
 
 def _until_close(h: _RequestHandler) -> None:
     """An HTTP/1.0-style answer: no Content-Length, the body ends when the server closes the connection."""
+    _headers_then_close(h)
+    h.wfile.write(good_feed("until-close"))
+
+
+def _headers_then_close(h: _RequestHandler, name: str = "Connection", value: str = "close") -> None:
+    """A 200's headers without a length (the body that follows ends when the connection closes, or with its last
+    chunk if `name` says chunked); the server hangs up after it."""
     h.send_response(200)
     h.send_header("Content-Type", "application/rss+xml")
-    h.send_header("Connection", "close")
+    h.send_header(name, value)
     h.end_headers()
     h.close_connection = True
-    h.wfile.write(good_feed("until-close"))
 
 
 def _drop(h: _RequestHandler) -> None:
