@@ -190,9 +190,10 @@ class Response:
         return b"".join(self.iter_raw())
 
     @property
-    def complete(self) -> bool:
-        """Whether the body was read to its end (the connection can then serve another request)."""
-        return self._raw.isclosed() and not self._raw.length
+    def reusable(self) -> bool:
+        """Whether the connection can serve another request: the body was read to its end, and the server keeps
+        the connection open."""
+        return not self._raw.will_close and self._raw.isclosed() and not self._raw.length
 
 
 Origin = tuple[str, str, int]
@@ -239,7 +240,7 @@ class HttpPool:
         connection = None if fresh else self._take(origin)
         if connection is None:
             connection = self._new(origin)
-        raw = None
+        response = None
         try:
             connection.putrequest("GET", target, skip_accept_encoding=True)
             for name, value in {**self.headers, **_credentials(parts.username, parts.password), **headers}.items():
@@ -249,7 +250,7 @@ class HttpPool:
             response = Response(url, raw.status, raw.reason, raw.headers, raw)
             yield response
         finally:
-            if raw is not None and not raw.will_close and raw.isclosed() and not raw.length:
+            if response is not None and response.reusable:
                 self._give_back(origin, connection)
             else:
                 connection.close()
