@@ -169,16 +169,19 @@ def _children_map() -> dict[int, list[int]]:
     return children
 
 
-def _proc_kb(pid: int, file: str, field: str) -> int:
-    """A kB figure from /proc/<pid>/<file> (VmRSS: in status, Pss: in smaps_rollup); 0 once the process is gone."""
+def _proc_kb(pid: int, file: str, *fields: str) -> list[int]:
+    """kB figures from one read of /proc/<pid>/<file> (VmRSS: in status, Pss: in smaps_rollup), in the order
+    asked; 0 for each once the process is gone."""
+    found = dict.fromkeys(fields, 0)
     try:
         with open(f"/proc/{pid}/{file}") as handle:
             for line in handle:
-                if line.startswith(field):
-                    return int(line.split()[1])
+                name = line[: line.find(":") + 1]
+                if name in found:
+                    found[name] = int(line.split()[1])
     except OSError:
         pass
-    return 0
+    return list(found.values())
 
 
 def _cpu_ticks(pid: int) -> int:
@@ -195,16 +198,15 @@ def _tree_sample(root: int, cpu: dict[int, int], with_pss: bool) -> tuple[int, i
     each process's CPU ticks so far in `cpu`.
 
     The peak is the kernel's high-water mark (VmHWM): only what a process gains in its last 0.2 s before it
-    exits goes unseen. Not wait4's ru_maxrss: a child
-    keeps the high-water mark of the process it was forked from across exec, so with a 2 GB corpus in this
-    process every product run "peaked" at 2 GB."""
+    exits goes unseen. Not wait4's ru_maxrss: a child keeps the high-water mark of the process it was forked
+    from across exec, so with a 2 GB corpus in this process every product run "peaked" at 2 GB."""
     children, rss, pss, hwm, todo = _children_map(), 0, 0, 0, [root]
     while todo:
         pid = todo.pop()
-        rss += _proc_kb(pid, "status", "VmRSS:")
-        hwm = max(hwm, _proc_kb(pid, "status", "VmHWM:"))
+        now, high = _proc_kb(pid, "status", "VmRSS:", "VmHWM:")
+        rss, hwm = rss + now, max(hwm, high)
         if with_pss:
-            pss += _proc_kb(pid, "smaps_rollup", "Pss:")
+            pss += _proc_kb(pid, "smaps_rollup", "Pss:")[0]
         cpu[pid] = max(cpu.get(pid, 0), _cpu_ticks(pid))
         todo.extend(children.get(pid, []))
     return rss, pss, hwm
@@ -236,11 +238,10 @@ def run_measured(name: str, cmd: list[str], env: dict[str, str], log_dir: Path, 
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        _pid, status, _usage = os.wait4(proc.pid, 0)
+        proc.wait()
         wall = time.perf_counter() - started
         done.set()
         sampler.join()
-        proc.returncode = os.waitstatus_to_exitcode(status)
     cpu_s = sum(cpu.values()) / os.sysconf("SC_CLK_TCK")
     output = log.read_text(errors="replace")
     if proc.returncode != 0:
