@@ -16,7 +16,12 @@ MAX_RETRY_AFTER = timedelta(days=2)
 # A permanent redirect must be seen on this many consecutive fetches before the feed's URL moves.
 REDIRECT_CONFIRMATIONS = 3
 
-STATUSES = ("new", "ok", "not_modified", "failing", "backing_off", "gone")
+# new: never fetched. ok / not_modified: the last fetch succeeded (200 / 304). no_items: the last fetch succeeded
+# but its content yielded no items (an empty feed, not a feed, a refused document: last_error says which); it is
+# not a failure, so consecutive_failures stays 0 and nothing backs off. failing: the last fetch failed and the
+# next run retries it. backing_off: failed repeatedly (or was asked to wait); next_attempt_at says until when.
+# gone: HTTP 410, looked at again weekly.
+STATUSES = ("new", "ok", "not_modified", "no_items", "failing", "backing_off", "gone")
 
 
 @dataclass(frozen=True)

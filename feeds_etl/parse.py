@@ -8,18 +8,21 @@ import json
 import re
 import time
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import feedparser
 import feedparser.api
 
 # Bump when parsing changes what lands in `items`; stored contents are then parsed again.
-PARSER_VERSION = "3"
+PARSER_VERSION = "4"
 
 # Entries past this are ignored: a feed with a million entries is an attack or a mistake.
 MAX_ENTRIES_PER_FEED = 10_000
 _MAX_FIELD_CHARS = 2_000_000
+# Dates outside this window are placeholders or typos ("Mon, 01 Jan 0001"): stored as unknown, raw text kept.
+EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=UTC)
+MAX_FUTURE = timedelta(days=2)
 
 # feedparser's character-set detection trusts HTTP headers first, then the XML declaration, as it should.
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>])", re.IGNORECASE | re.DOTALL)
@@ -185,6 +188,12 @@ class ParsedEntry:
     summary_html: str | None
     content_html: str | None
     categories: tuple[str, ...]
+    # The date as the feed wrote it (published, else updated): kept when published_at is left NULL as impossible.
+    published_raw: str | None = None
+
+    @property
+    def impossible_date(self) -> bool:
+        return self.published_raw is not None and self.published_at is None
 
 
 _ENTRY_FIELDS = tuple(field.name for field in fields(ParsedEntry))
@@ -250,8 +259,8 @@ def parse_feed(
     except Exception as exc:  # feedparser is lenient, but hostile input must never crash a run
         return ParsedFeed(feed_id, content_sha256, (), error=f"parse failed: {type(exc).__name__}: {exc}")
 
-    warning = "; ".join(w for w in (repaired, _bozo_message(document)) if w) or None
     entries = build_entries(feed_id, document.get("entries", []))
+    warning = "; ".join(w for w in (repaired, _bozo_message(document), dates_warning(entries)) if w) or None
     title = field_text(document.get("feed", {}).get("title"))
     if not entries:
         reason = warning or "the document has no entries"
@@ -274,8 +283,9 @@ def _bozo_message(document: Any) -> str | None:
 def build_entries(feed_id: str, raw_entries: list[Any]) -> tuple[ParsedEntry, ...]:
     seen: set[str] = set()
     entries: list[ParsedEntry] = []
+    now = datetime.now(UTC)
     for raw in raw_entries[:MAX_ENTRIES_PER_FEED]:
-        entry = parse_entry(feed_id, raw)
+        entry = parse_entry(feed_id, raw, now)
         if entry.item_id in seen:  # a feed listing an entry twice: the first one wins
             continue
         seen.add(entry.item_id)
@@ -283,15 +293,18 @@ def build_entries(feed_id: str, raw_entries: list[Any]) -> tuple[ParsedEntry, ..
     return tuple(entries)
 
 
-def parse_entry(feed_id: str, raw: Any) -> ParsedEntry:
-    """One feedparser entry -> ParsedEntry with a content hash for change detection."""
+def parse_entry(feed_id: str, raw: Any, now: datetime | None = None) -> ParsedEntry:
+    """One feedparser entry -> ParsedEntry with a content hash for change detection. Dates before 1990 or more
+    than two days after `now` (default: the current time) are unknown; the feed's text is kept in published_raw."""
     guid = field_text(raw.get("id"))
     link = field_text(raw.get("link"))
     title = field_text(raw.get("title"))
-    updated_at = _utc(raw.get("updated_parsed"))
+    latest = (now or datetime.now(UTC)) + MAX_FUTURE
+    updated_at = _utc(raw.get("updated_parsed"), latest)
     # RSS 1.0 dc:date and Atom entries without <published> only carry an update date: use it.
-    published_at = _utc(raw.get("published_parsed")) or updated_at
+    published_at = _utc(raw.get("published_parsed"), latest) or updated_at
     date_key = raw.get("published") or raw.get("updated")
+    published_raw = field_text(date_key) if published_at is None else None
     content_html = _content_html(raw)
     summary_html = field_text(raw.get("summary"), keep_space=True)
     fields = {
@@ -310,6 +323,7 @@ def parse_entry(feed_id: str, raw: Any) -> ParsedEntry:
         item_id=make_item_id(feed_id, guid, link, title, date_key),
         entry_sha256=digest,
         feed_id=feed_id,
+        published_raw=published_raw,  # not hashed: it only restates the dates above
         **fields,
     )
 
@@ -354,14 +368,24 @@ def field_text(value: Any, keep_space: bool = False) -> str | None:
     return value if value.strip() else None
 
 
-def _utc(parsed: time.struct_time | None) -> datetime | None:
-    """feedparser normalises dates to UTC struct_time; invalid ones become None rather than garbage."""
+def _utc(parsed: time.struct_time | None, latest: datetime) -> datetime | None:
+    """feedparser normalises dates to UTC struct_time; invalid and impossible ones (before 1990, after `latest`)
+    become None rather than garbage."""
     if not parsed:
         return None
     try:
-        return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+        moment = datetime.fromtimestamp(calendar.timegm(parsed), UTC)
     except (OverflowError, ValueError, OSError):
         return None
+    return moment if EARLIEST_DATE <= moment <= latest else None
+
+
+def dates_warning(entries: tuple[ParsedEntry, ...]) -> str | None:
+    """One note per feed about the entries whose date was left unknown, quoting the first such date."""
+    unknown = [entry.published_raw for entry in entries if entry.published_raw is not None]
+    if not unknown:
+        return None
+    return f"{len(unknown)} item(s) with impossible dates (e.g. {unknown[0][:60]!r}): published_at left NULL"
 
 
 def entry_as_row(entry: ParsedEntry) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from feedparser.urls import _urljoin, make_safe_absolute_uri
 from feedparser.util import FeedParserDict
 from lxml import etree
 
-from feeds_etl.parse import ParsedFeed, build_entries, field_text
+from feeds_etl.parse import ParsedFeed, build_entries, dates_warning, field_text
 
 __all__ = ["parse_feed_fast"]
 
@@ -283,7 +283,9 @@ class _Document:
                 if key not in entry and published in entry:
                     entry[key] = entry[published]
         entries = build_entries(self.feed_id, self.entries)
-        return ParsedFeed(self.feed_id, self.content_sha256, entries, title=field_text(title))
+        return ParsedFeed(
+            self.feed_id, self.content_sha256, entries, title=field_text(title), warning=dates_warning(entries)
+        )
 
     # -- bytes -> tree ---------------------------------------------------------------------------
 

@@ -145,3 +145,30 @@ def test_changed_url_in_feed_list_starts_afresh() -> None:
     fresh = reconcile_with_feed_list(health, "f", NEW_URL)
     assert fresh == initial_health("f", NEW_URL) and fresh.status == "new"
     assert reconcile_with_feed_list(None, "f", URL) == initial_health("f", URL)
+
+
+def test_a_feed_fetched_fine_but_yielding_no_items_is_no_items_not_failing() -> None:
+    import duckdb
+
+    from feeds_etl.health import STATUSES
+    from feeds_etl.warehouse.items import mark_parse_failures
+
+    con = duckdb.connect()
+    con.execute(
+        """CREATE TABLE feed_health (feed_id VARCHAR, status VARCHAR, consecutive_failures INTEGER,
+           last_error VARCHAR, last_content_sha256 VARCHAR)"""
+    )
+    con.execute(
+        """CREATE TABLE parsed_contents (feed_id VARCHAR, content_sha256 VARCHAR, entry_count INTEGER,
+           error VARCHAR)"""
+    )
+    con.execute("INSERT INTO feed_health VALUES ('empty', 'ok', 0, NULL, 's1'), ('fine', 'ok', 0, NULL, 's2')")
+    con.execute(
+        "INSERT INTO parsed_contents VALUES ('empty', 's1', 0, 'no items: the document has no entries'), "
+        "('fine', 's2', 3, NULL)"
+    )
+    mark_parse_failures(con)
+    rows = dict(con.execute("SELECT feed_id, (status, consecutive_failures, last_error) FROM feed_health").fetchall())
+    assert rows["empty"] == ("no_items", 0, "no items: the document has no entries")
+    assert rows["fine"] == ("ok", 0, None)
+    assert "no_items" in STATUSES

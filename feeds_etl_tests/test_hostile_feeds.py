@@ -112,7 +112,7 @@ def test_hostile_feed_list(project: Project, feed_server: FeedServer, current_ho
     for name, (_path, reason) in BAD.items():
         status, error = health[name]
         assert error is not None and error.startswith(reason), (name, error)
-        assert status in ("failing", "backing_off", "gone"), (name, status)
+        assert status in ("no_items", "failing", "backing_off", "gone"), (name, status)
     assert health["http-410"][0] == "gone"
     assert health["http-429"][0] == "backing_off" and health["http-503"][0] == "backing_off"
 

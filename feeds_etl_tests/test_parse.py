@@ -92,3 +92,50 @@ def test_a_changed_entry_keeps_its_id_but_changes_its_hash() -> None:
     before = parse_feed("n", body, sha256_hex(body)).entries[0]
     after = parse_feed("n", edited, sha256_hex(edited)).entries[0]
     assert before.item_id == after.item_id and before.entry_sha256 != after.entry_sha256
+
+
+def _rss(*items: str) -> bytes:
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Dates</title><link>https://d.example/</link>'
+        + "".join(items)
+        + "</channel></rss>"
+    ).encode()
+
+
+def _item(guid: str, date: str, tag: str = "pubDate") -> str:
+    return f"<item><title>Post {guid}</title><guid>{guid}</guid><{tag}>{date}</{tag}></item>"
+
+
+def test_impossible_dates_are_unknown_with_the_raw_text_kept_and_one_warning() -> None:
+    body = _rss(
+        _item("zero", "Mon, 01 Jan 0001 00:00:00 +0000"),
+        _item("old", "Thu, 01 Jan 1970 00:00:00 GMT"),
+        _item("future", "Sat, 01 Jan 2039 10:00:00 GMT"),
+        _item("fine", "Tue, 24 Nov 2026 09:30:00 GMT"),
+    )
+    feed = parse_feed("dates", body, sha256_hex(body))
+    by_guid = {entry.guid: entry for entry in feed.entries}
+    for guid in ("zero", "old", "future"):
+        assert by_guid[guid].published_at is None and by_guid[guid].updated_at is None, guid
+        assert by_guid[guid].published_raw and by_guid[guid].impossible_date, guid
+    assert by_guid["zero"].published_raw == "Mon, 01 Jan 0001 00:00:00 +0000"
+    assert by_guid["fine"].published_at == datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+    assert by_guid["fine"].published_raw is None
+    assert feed.warning == (
+        "3 item(s) with impossible dates (e.g. 'Mon, 01 Jan 0001 00:00:00 +0000'): published_at left NULL"
+    )
+
+
+def test_the_future_limit_is_two_days_after_the_parse_time() -> None:
+    from feeds_etl.parse import parse_entry
+
+    raw = {"id": "x", "published": "soon", "published_parsed": (2026, 12, 3, 12, 0, 0, 3, 337, 0)}
+    assert parse_entry("f", raw, datetime(2026, 12, 1, 13, tzinfo=UTC)).published_at is not None
+    late = parse_entry("f", raw, datetime(2026, 12, 1, 11, tzinfo=UTC))
+    assert late.published_at is None and late.published_raw == "soon"
+
+
+def test_a_feed_with_plausible_dates_has_no_date_warning() -> None:
+    feed = parse_sample("steppe-wire.atom.xml")
+    assert all(entry.published_raw is None for entry in feed.entries)
+    assert not (feed.warning or "").count("impossible")

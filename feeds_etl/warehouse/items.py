@@ -263,7 +263,7 @@ def parse_problems(con: duckdb.DuckDBPyConnection, first_key: str, last_key: str
 def mark_parse_failures(con: duckdb.DuckDBPyConnection) -> None:
     """A feed whose latest content yielded nothing shows why in `feed_health.last_error` (idempotent)."""
     con.execute(
-        """UPDATE feed_health h SET last_error = p.error, status = 'failing'
+        """UPDATE feed_health h SET last_error = p.error, status = 'no_items'
            FROM parsed_contents p
            WHERE p.feed_id = h.feed_id AND p.content_sha256 = h.last_content_sha256
              AND p.entry_count = 0 AND p.error IS NOT NULL AND h.status IN ('ok', 'not_modified')"""
