@@ -17,7 +17,7 @@ DEFAULT_DATABASE = "data/feeds.duckdb"
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _FEED_KEYS = {"name", "url", "enabled", "history", "boilerplate", "tag_aliases"}
-_TOP_KEYS = {"feeds", "tag_aliases", "defaults"}
+_TOP_KEYS = {"feeds", "tag_aliases", "tag_stoplist", "defaults"}
 
 
 class FeedListError(ValueError):
@@ -62,6 +62,8 @@ class FeedList:
     path: Path
     feeds: tuple[Feed, ...]
     tag_aliases: dict[str, str] = field(default_factory=dict)
+    # Placeholder tags left out of the tag aggregates, on top of tags.PLACEHOLDER_TAGS (item_tags keeps them).
+    tag_stoplist: tuple[str, ...] = ()
 
     @property
     def enabled(self) -> tuple[Feed, ...]:
@@ -147,7 +149,10 @@ def parse_feed_list(document: Any, feeds_path: Path) -> FeedList:
         feeds.append(feed)
 
     aliases = _parse_aliases(document.get("tag_aliases"), f"{where}: tag_aliases")
-    return FeedList(path=feeds_path, feeds=tuple(feeds), tag_aliases=aliases)
+    stoplist = document.get("tag_stoplist") or []
+    if not isinstance(stoplist, list) or not all(isinstance(tag, str) and tag.strip() for tag in stoplist):
+        raise FeedListError(f"{where}: tag_stoplist must be a list of non-empty strings")
+    return FeedList(path=feeds_path, feeds=tuple(feeds), tag_aliases=aliases, tag_stoplist=tuple(stoplist))
 
 
 def _parse_entry(entry: Any, where: str, base_dir: Path) -> Feed:

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from feeds_etl.report import top_tags_chart
-from feeds_etl.tags import item_tags, normalise_aliases, normalise_tag
+from feeds_etl.tags import PLACEHOLDER_TAGS, is_placeholder, item_tags, normalise_aliases, normalise_tag, stoplist
 
 
 @pytest.mark.parametrize(
@@ -23,6 +23,25 @@ from feeds_etl.tags import item_tags, normalise_aliases, normalise_tag
         ("C++", "c++"),
         ("#climate", "#climate"),
         ("  ...  ", ""),
+        # brackets that pair inside the tag are kept; a pair wrapping the whole tag goes
+        ("Olympic Games (2026)", "olympic games (2026)"),
+        ("[Update] Release notes.", "[update] release notes"),
+        ("(draft)", "draft"),
+        ("Notes (draft", "notes (draft"),
+        ("Notes draft)", "notes draft"),
+        # entities decoded once: a tag about "&amp;" keeps its literal
+        ("culture &amp; life", "culture & life"),
+        ("Rock &#039;n&#039; roll", "rock 'n' roll"),
+        ("HTML &amp;amp;", "html &amp"),
+        # separator variants are one tag; digit ranges and scores keep their hyphen
+        ("open source", "open source"),
+        ("Open-Source", "open source"),
+        ("open_source", "open source"),
+        ("pro‑tip", "pro tip"),
+        ("GPT-4", "gpt 4"),
+        ("2024-25", "2024-25"),
+        # no silent plural folding
+        ("Elections", "elections"),
     ],
 )
 def test_normalise_tag(raw: str, expected: str) -> None:
@@ -38,6 +57,38 @@ def test_aliases_merge_synonyms_and_translations() -> None:
     aliases = normalise_aliases({"Россия": "russia", "Russie": "Russia"})
     tags = item_tags(["Russie", "РОССИЯ", "Russia"], aliases)
     assert [t.tag for t in tags] == ["russia"]
+
+
+def test_separator_variants_fold_into_one_tag() -> None:
+    tags = item_tags(["open source", "open-source", "Open_Source", "pro tip", "pro-tip", "pro_tip"])
+    assert [(t.tag, t.tag_raw) for t in tags] == [("open source", "open source"), ("pro tip", "pro tip")]
+
+
+def test_plurals_stay_apart_unless_an_alias_merges_them() -> None:
+    assert [t.tag for t in item_tags(["Election", "Elections"])] == ["election", "elections"]
+    assert [t.tag for t in item_tags(["Election", "Elections"], normalise_aliases({"Elections": "election"}))] == [
+        "election"
+    ]
+
+
+def test_placeholder_categories_are_tags_but_on_the_stop_list() -> None:
+    tags = item_tags(["Uncategorized", "Misc.", "General", "Climate"])
+    assert [t.tag for t in tags] == ["uncategorized", "misc", "general", "climate"]  # tag_raw is kept
+    assert [is_placeholder(t.tag) for t in tags] == [True, True, True, False]
+    assert is_placeholder("announcements", extra=["Announcements"]) and not is_placeholder("announcements")
+    assert stoplist(["Announcements", "  "]) == sorted(PLACEHOLDER_TAGS | {"announcements"})
+    assert all(normalise_tag(tag) == tag for tag in PLACEHOLDER_TAGS)
+
+
+def test_feed_list_takes_a_tag_stoplist(tmp_path) -> None:
+    from feeds_etl.feeds import FeedListError, parse_feed_list
+
+    feeds = [{"name": "a", "url": "https://a.example/feed"}]
+    listed = parse_feed_list({"feeds": feeds, "tag_stoplist": ["Announcements", "Blog"]}, tmp_path / "feeds.yaml")
+    assert listed.tag_stoplist == ("Announcements", "Blog")
+    assert parse_feed_list({"feeds": feeds}, tmp_path / "feeds.yaml").tag_stoplist == ()
+    with pytest.raises(FeedListError, match="tag_stoplist"):
+        parse_feed_list({"feeds": feeds, "tag_stoplist": "blog"}, tmp_path / "feeds.yaml")
 
 
 def _bars(svg: str) -> dict[str, int]:
