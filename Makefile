@@ -12,7 +12,7 @@ DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 override DAGSTER_HOME := $(abspath $(DAGSTER_HOME))
 export DAGSTER_HOME
 
-.PHONY: bootstrap run test ui backfill upgrade-storage bench lint format
+.PHONY: bootstrap run test ui backfill upgrade-storage import-opml export-opml bench lint format
 
 # (Re)install whenever pyproject.toml is newer than the last install.
 $(STAMP): pyproject.toml
@@ -37,6 +37,13 @@ backfill: bootstrap
 
 upgrade-storage: bootstrap
 	@$(PY) -m feeds_etl upgrade-storage
+
+import-opml: bootstrap
+	@test -n "$(FILE)" || { echo "usage: make import-opml FILE=subscriptions.opml"; exit 2; }
+	@$(PY) -m feeds_etl import-opml "$(FILE)"
+
+export-opml: bootstrap
+	@$(PY) -m feeds_etl export-opml
 
 ui: bootstrap
 	$(VENV)/bin/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)

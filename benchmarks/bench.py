@@ -310,7 +310,7 @@ def dagster_breakdown(dagster_home: Path, output: str) -> dict[str, Any]:
 
 
 def write_feed_list(path: Path, server: CorpusServer, indices: range) -> None:
-    lines = ["feeds:"]
+    lines = ["allow_private_networks: true", "feeds:"]  # the corpus is served on loopback addresses
     for i in indices:
         lines += [f"  - name: {server.corpus.feeds[i].name}", f"    url: {server.url(i)}"]
     path.write_text("\n".join(lines) + "\n")
@@ -453,7 +453,9 @@ def main() -> int:
             root.mkdir()
             tiny = Corpus(1, 1, args.seed, short_fraction=1.0)
             (root / "tiny.xml").write_bytes(tiny.body(0))
-            (root / "feeds.yaml").write_text(f"feeds:\n  - name: tiny\n    url: {root / 'tiny.xml'}\n")
+            (root / "feeds.yaml").write_text(
+                f"allow_local_files: true\nfeeds:\n  - name: tiny\n    url: {root / 'tiny.xml'}\n"
+            )
             m = product("fixed", root, root / "feeds.yaml", "run")
             env = product_env(root, root / "feeds.yaml")
             imp = run_measured("import", [python, "-c", "import feeds_etl.definitions"], env, tmp, product_cwd)

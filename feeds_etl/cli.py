@@ -37,9 +37,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "upgrade-storage",
         help="rewrite a database made before feeds_etl stored long texts compressed (DuckDB 1.2+ reads the result)",
     )
+    import_opml = commands.add_parser("import-opml", help="add an OPML file's feeds to the YAML feed list")
+    import_opml.add_argument("file", help="an OPML file exported from a feed reader")
+    commands.add_parser("export-opml", help="print the feed list as OPML 2.0")
     args = parser.parse_args(argv)
     if args.command == "upgrade-storage":
         return upgrade_storage()
+    if args.command in {"import-opml", "export-opml"}:
+        from feeds_etl import opml
+
+        return opml.import_command(args.file) if args.command == "import-opml" else opml.export_command()
 
     try:
         load_feed_list()  # a broken feed list is a clear message, not a stack trace, and writes nothing

@@ -1,4 +1,4 @@
-"""The feed list: load `feeds.yaml`, validate it, and explain every problem precisely."""
+"""The feed list (YAML, or an OPML file): load it, validate it, and explain every problem precisely."""
 
 from __future__ import annotations
 
@@ -16,8 +16,21 @@ DEFAULT_FEEDS_FILE = "data/feeds.yaml"
 DEFAULT_DATABASE = "data/feeds.duckdb"
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_FEED_KEYS = {"name", "url", "enabled", "history", "boilerplate", "tag_aliases"}
-_TOP_KEYS = {"feeds", "tag_aliases", "tag_stoplist", "defaults"}
+_FEED_KEYS = {
+    "name",
+    "url",
+    "enabled",
+    "history",
+    "boilerplate",
+    "tag_aliases",
+    "title",
+    "group",
+    "html_url",
+    "full_text",
+}
+_TOP_KEYS = {"feeds", "tag_aliases", "tag_stoplist", "defaults", "allow_local_files", "allow_private_networks"}
+FULL_TEXT_MODES = ("auto", "always", "never")
+_HTTP_URL = re.compile(r"^https?://", re.IGNORECASE)
 
 
 class FeedListError(ValueError):
@@ -49,10 +62,19 @@ class Feed:
     enabled: bool = True
     history: HistoryImport = field(default_factory=HistoryImport)
     boilerplate: BoilerplateRules = field(default_factory=BoilerplateRules)
+    title: str | None = None  # the human title (from OPML, or the optional `title` key)
+    group: str | None = None  # the enclosing OPML folder, or the optional `group` key
+    html_url: str | None = None  # the site's home page, as OPML's htmlUrl
+    full_text: str = "auto"  # auto | always | never: when to fetch the article behind an item
 
     @property
     def feed_id(self) -> str:
         return self.name
+
+    @property
+    def is_local(self) -> bool:
+        """Read from the local disk (a file:// URL; plain paths are resolved to one)."""
+        return not _HTTP_URL.match(self.url)
 
 
 @dataclass(frozen=True)
@@ -64,6 +86,10 @@ class FeedList:
     tag_aliases: dict[str, str] = field(default_factory=dict)
     # Placeholder tags left out of the tag aggregates, on top of tags.PLACEHOLDER_TAGS (item_tags keeps them).
     tag_stoplist: tuple[str, ...] = ()
+    # Both off by default, so a list edited by someone else cannot make a cluster worker read its own disk or
+    # reach internal services; the fetcher enforces allow_private_networks.
+    allow_local_files: bool = False
+    allow_private_networks: bool = False
 
     @property
     def enabled(self) -> tuple[Feed, ...]:
@@ -101,12 +127,25 @@ def load_feed_list(path: str | os.PathLike[str] | None = None) -> FeedList:
     """Read and validate the feed list; raise FeedListError naming file, entry and problem."""
     feeds_path = resolve_repo_path(path) if path is not None else feeds_file_from_env()
     try:
-        text = feeds_path.read_text(encoding="utf-8")
+        data = feeds_path.read_bytes()
     except FileNotFoundError:
         raise FeedListError(f"{feeds_path}: feed list not found (set FEEDS_ETL_FEEDS or create it)") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise FeedListError(f"{feeds_path}: cannot read feed list: {exc}") from None
+    if is_opml(feeds_path, data):
+        from feeds_etl.opml import feed_list_from_opml  # imported here: opml.py builds on this module
+
+        return feed_list_from_opml(data, feeds_path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise FeedListError(f"{feeds_path}: cannot read feed list: {exc}") from None
     return _parse_text(text, feeds_path)
+
+
+def is_opml(path: Path, data: bytes) -> bool:
+    """An `.opml` file, or any file whose content is XML (a YAML list never starts with '<')."""
+    return path.suffix.lower() == ".opml" or data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
 
 
 # libyaml when PyYAML was built with it: the pure-Python loader takes ~0.6 s for 1,000 feeds.
@@ -148,11 +187,34 @@ def parse_feed_list(document: Any, feeds_path: Path) -> FeedList:
         seen[feed.name] = index
         feeds.append(feed)
 
+    allow_local_files = _parse_flag(document, "allow_local_files", where)
+    allow_private_networks = _parse_flag(document, "allow_private_networks", where)
     aliases = _parse_aliases(document.get("tag_aliases"), f"{where}: tag_aliases")
     stoplist = document.get("tag_stoplist") or []
     if not isinstance(stoplist, list) or not all(isinstance(tag, str) and tag.strip() for tag in stoplist):
         raise FeedListError(f"{where}: tag_stoplist must be a list of non-empty strings")
-    return FeedList(path=feeds_path, feeds=tuple(feeds), tag_aliases=aliases, tag_stoplist=tuple(stoplist))
+    if not allow_local_files:
+        for index, feed in enumerate(feeds, start=1):
+            if feed.is_local:
+                raise FeedListError(
+                    f"{where}: feed #{index} ({feed.name!r}): {feed.url} is a local file, and local files are off; "
+                    "set `allow_local_files: true` at the top of the feed list to read feeds from this machine's disk"
+                )
+    return FeedList(
+        path=feeds_path,
+        feeds=tuple(feeds),
+        tag_aliases=aliases,
+        tag_stoplist=tuple(stoplist),
+        allow_local_files=allow_local_files,
+        allow_private_networks=allow_private_networks,
+    )
+
+
+def _parse_flag(document: dict[str, Any], key: str, where: str) -> bool:
+    value = document.get(key, False)
+    if not isinstance(value, bool):
+        raise FeedListError(f"{where}: '{key}' must be true or false (got {value!r})")
+    return value
 
 
 def _parse_entry(entry: Any, where: str, base_dir: Path) -> Feed:
@@ -178,13 +240,32 @@ def _parse_entry(entry: Any, where: str, base_dir: Path) -> Feed:
     enabled = entry.get("enabled", True)
     if not isinstance(enabled, bool):
         raise FeedListError(f"{where}: 'enabled' must be true or false (got {enabled!r})")
+    full_text = entry.get("full_text", "auto")
+    if full_text not in FULL_TEXT_MODES:
+        raise FeedListError(f"{where}: 'full_text' must be auto, always or never (got {full_text!r})")
+    html_url = _optional_text(entry, "html_url", where)
+    if html_url is not None and not _HTTP_URL.match(html_url):
+        raise FeedListError(f"{where}: 'html_url' must be an http(s) URL (got {html_url!r})")
     return Feed(
         name=name,
         url=resolve_feed_url(url, base_dir),
         enabled=enabled,
         history=_parse_history(entry.get("history"), where),
         boilerplate=_parse_boilerplate(entry.get("boilerplate"), where),
+        title=_optional_text(entry, "title", where),
+        group=_optional_text(entry, "group", where),
+        html_url=html_url,
+        full_text=full_text,
     )
+
+
+def _optional_text(entry: dict[str, Any], key: str, where: str) -> str | None:
+    value = entry.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise FeedListError(f"{where}: '{key}' must be text (got {value!r})")
+    return value.strip() or None
 
 
 def _parse_history(value: Any, where: str) -> HistoryImport:

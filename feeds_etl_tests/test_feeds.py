@@ -27,6 +27,7 @@ def test_urls_paths_and_options(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         """
+allow_local_files: true
 feeds:
   - {name: web, url: "https://example.org/feed"}
   - {name: local, url: "file:///srv/feed.xml", enabled: false}
@@ -44,6 +45,46 @@ feeds:
     assert absolute.history.mode == "wordpress" and absolute.history.max_pages == 3
     assert absolute.boilerplate.selectors == (".share",)
     assert [f.feed_id for f in feeds.enabled] == ["web", "absolute"]
+    assert feeds.allow_local_files and not feeds.allow_private_networks
+    assert web.full_text == "auto" and web.title is None and web.group is None and web.html_url is None
+
+
+def test_titles_groups_and_full_text(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+allow_private_networks: true
+feeds:
+  - name: blog
+    url: https://example.org/feed
+    title: "Example: a blog"
+    group: Tech
+    html_url: https://example.org/
+    full_text: always
+  - {name: other, url: "https://example.net/feed", full_text: never}
+""",
+    )
+    feeds = load_feed_list(path)
+    blog, other = feeds.feeds
+    assert (blog.title, blog.group, blog.html_url, blog.full_text) == (
+        "Example: a blog",
+        "Tech",
+        "https://example.org/",
+        "always",
+    )
+    assert other.full_text == "never"
+    assert feeds.allow_private_networks and not feeds.allow_local_files
+
+
+@pytest.mark.parametrize("url", ["data/samples/novastan-migrants.rss.xml", "/srv/feed.xml", "file:///srv/feed.xml"])
+def test_local_files_are_refused_unless_allowed(tmp_path: Path, url: str) -> None:
+    path = write(
+        tmp_path, f"feeds:\n  - {{name: web, url: 'https://example.org/'}}\n  - {{name: disk, url: '{url}'}}\n"
+    )
+    with pytest.raises(FeedListError) as caught:
+        load_feed_list(path)
+    message = str(caught.value)
+    assert str(path) in message and "feed #2 ('disk')" in message and "allow_local_files: true" in message
 
 
 @pytest.mark.parametrize(
@@ -61,6 +102,11 @@ feeds:
         ("feeds:\n  - {name: 'bad name!', url: a.xml}\n", "'name' must be"),
         ("feeds:\n  - {name: a, url: a.xml, history: {max_pages: 0}}\n", "history.max_pages"),
         ("feeds:\n  - {name: a, url: a.xml}\ntag_aliases: [x]\n", "tag_aliases"),
+        ("feeds:\n  - {name: a, url: a.xml, full_text: sometimes}\n", "'full_text' must be auto, always or never"),
+        ("feeds:\n  - {name: a, url: a.xml, title: [x]}\n", "'title' must be text"),
+        ("feeds:\n  - {name: a, url: a.xml, html_url: 'javascript:x'}\n", "'html_url' must be an http(s) URL"),
+        ("allow_local_files: yes please\nfeeds:\n  - {name: a, url: a.xml}\n", "'allow_local_files' must be true"),
+        ("allow_private_networks: 1\nfeeds:\n  - {name: a, url: a.xml}\n", "'allow_private_networks' must be"),
     ],
 )
 def test_malformed_lists_name_the_file_entry_and_problem(tmp_path: Path, text: str, expected: str) -> None:
