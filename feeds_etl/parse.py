@@ -211,14 +211,49 @@ class ParsedFeed:
     error: str | None = None
 
 
+# Documents that are certainly not feeds, by their first bytes.
+_MAGIC_NUMBERS = (
+    (b"%PDF-", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"\x1f\x8b", "gzip-compressed data"),
+    (b"PK\x03\x04", "a ZIP archive"),
+)
+# XML in UTF-16/32 (with or without a byte order mark) or EBCDIC starts with one of these.
+_XML_IN_OTHER_ENCODINGS = (b"\xff\xfe", b"\xfe\xff", b"\x00", b"<\x00", b"\x4c\x6f\xa7\x94")
+
+
 def sniff_not_a_feed(body: bytes | None) -> str | None:
-    """A cheap look at the first bytes: empty bodies and HTML pages are not feeds."""
+    """A cheap look at the first bytes: empty bodies, HTML pages, PDFs, images and archives are not feeds.
+    JSON passes: it may be a JSON Feed, which the parser checks."""
     if body is None or not body.strip():
         return "empty body: the server returned no content"
     head = body[:4096].lstrip(b"\xef\xbb\xbf")
     if _HTML_START.match(head) and not _FEED_START.search(head):
         return "not a feed: the server returned an HTML page"
+    for magic, what in _MAGIC_NUMBERS:
+        if head.startswith(magic):
+            return f"not a feed: the server returned {what}"
     return None
+
+
+def describe_not_xml(body: bytes) -> str | None:
+    """What a document that cannot be XML is, in plain words; None when it may be XML."""
+    head = body[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not head:
+        return "an empty document"
+    if head.startswith(b"<") or head.startswith(_XML_IN_OTHER_ENCODINGS):
+        return "an HTML page" if _HTML_START.match(head) and not _FEED_START.search(head) else None
+    for magic, what in _MAGIC_NUMBERS:
+        if head.startswith(magic):
+            return what
+    if head[:1] in (b"{", b"["):
+        return "a JSON document"
+    text = head[:256].decode("utf-8", "replace")[:60]  # 256 bytes hold 60 characters of any width
+    if all(c.isprintable() or c in "\t\r\n" for c in text) and "\ufffd" not in text:
+        return f"plain text, not XML (it begins {' '.join(text.split())!r})"
+    return "binary data, not XML"
 
 
 def make_item_id(feed_id: str, guid: str | None, link: str | None, title: str | None, date: str | None) -> str:
@@ -240,6 +275,10 @@ def parse_feed(
     base_url: str | None = None,
 ) -> ParsedFeed:
     """Parse one archived body. Never raises; a lenient parse keeps what it recovered and notes why."""
+    from feeds_etl import jsonfeed  # imported here: jsonfeed builds on this module
+
+    if jsonfeed.looks_like_json(body):
+        return jsonfeed.parse_json_feed(feed_id, body, content_sha256)
     headers = {"content-type": content_type} if content_type else {}
     if base_url and not base_url.startswith("file:"):
         headers["content-location"] = base_url
@@ -264,8 +303,10 @@ def parse_feed(
     title = field_text(document.get("feed", {}).get("title"))
     if not entries:
         reason = warning or "the document has no entries"
-        if not document.get("version") and not document.get("feed"):
-            reason = f"not a feed: {reason}"
+        # "an HTML page" or "plain text" says more than the XML parser's complaint about it.
+        what = describe_not_xml(body)
+        if what is not None or (not document.get("version") and not document.get("feed")):
+            reason = f"not a feed: {what or reason}"
         return ParsedFeed(feed_id, content_sha256, (), title=title, warning=warning, error=f"no items: {reason}")
     return ParsedFeed(feed_id, content_sha256, entries, title=title, warning=warning)
 
