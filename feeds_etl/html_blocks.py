@@ -28,8 +28,9 @@ from bs4 import BeautifulSoup, NavigableString, Tag
 from cssselect import HTMLTranslator
 from lxml import etree
 
+# <noscript> is read only when it holds code (the listing of an embedded gist), else skipped ("enable JavaScript").
 SKIP_TAGS = frozenset({
-    "head", "title", "meta", "link", "script", "style", "noscript", "template", "form", "input", "button",
+    "head", "title", "meta", "link", "script", "style", "template", "form", "input", "button",
     "select", "option", "textarea", "label", "iframe", "frame", "frameset", "object", "embed", "applet",
     "nav", "svg", "canvas", "video", "audio", "source", "track", "map", "area", "dialog", "menu",
 })  # fmt: skip
@@ -41,6 +42,8 @@ _BLOCK_TAGS = frozenset({
 _LINE_TAGS = frozenset({"li", "dt", "dd", "tr"})
 _CELL_TAGS = frozenset({"td", "th"})
 HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+# Inline code keeps its spaces; <pre> keeps every line verbatim.
+_CODE_TAGS = frozenset({"code", "kbd", "samp", "tt"})
 # BeautifulSoup types the strings under these as ruby/script/style text, which its get_text and our walk
 # skip; the lxml walker must skip the same strings.
 _RUBY_TAGS = frozenset({"rt", "rp"})
@@ -52,22 +55,30 @@ _CONTAINER_TEXT = etree.XPath(
 )
 _CONTAINER_TAGS = frozenset({"script", "style", "template", "rt", "rp"})
 # The tags _Builder.enter and _Builder.leave act on (a walk need not call them for any other tag).
-_ENTER_TAGS = _BLOCK_TAGS | _LINE_TAGS | _CELL_TAGS | {"br"}
-_LEAVE_TAGS = _BLOCK_TAGS | _LINE_TAGS | _RUBY_TAGS
+_ENTER_TAGS = _BLOCK_TAGS | _LINE_TAGS | _CELL_TAGS | _CODE_TAGS | {"br"}
+_LEAVE_TAGS = _BLOCK_TAGS | _LINE_TAGS | _RUBY_TAGS | _CODE_TAGS
 # Where the lxml walk tries its shortcut for plain paragraphs; the tags that make a paragraph not plain, and
 # the attributes the _Skipper reads (on any element but img).
 _PARAGRAPH_TAGS = _BLOCK_TAGS | _LINE_TAGS | _CELL_TAGS
-_STRUCTURE_TAGS = SKIP_TAGS | _ENTER_TAGS | _LEAVE_TAGS
+_STRUCTURE_TAGS = SKIP_TAGS | _ENTER_TAGS | _LEAVE_TAGS | {"noscript"}
 _SKIPPER_ATTRS = frozenset({"hidden", "aria-hidden", "style", "class", "id"})
 
-# Class/id words of boxes that are never article text (matched as whole words of the class/id).
+# Boxes that are never article text, known by a whole class token or the whole id (never a part of an id: a
+# heading's id "phasing-out-social-media" says nothing about the box). A token is a widget word, or a widget
+# word joined to a widget part ("share-buttons", "post-related", "jp-relatedposts").
 _HINT_WORDS = frozenset({
     "share", "sharing", "sharedaddy", "shareaholic", "addtoany", "social", "newsletter", "subscribe",
     "subscription", "subscriptions", "signup", "donate", "donation", "donations", "related", "relatedposts",
     "yarpp", "advert", "advertisement", "ad", "ads", "adsbygoogle", "sponsored", "promo", "cookie",
     "cookies", "popup", "paywall", "comments", "breadcrumb", "breadcrumbs", "pagination", "wpcnt",
 })  # fmt: skip
-_HINT_SPLIT = re.compile(r"[^a-z0-9]+")
+_HINT_WORD = "|".join(sorted(_HINT_WORDS, key=len, reverse=True))
+_WIDGET_PART = (
+    r"box|boxes|buttons?|links?|bar|widgets?|container|wrap|wrapper|area|section|block|list|icons?|tools|"
+    r"form|panel|module|footer|banner|cta|posts|articles|stories|items|entries|thread|respond|unit|slot|"
+    r"post|entry|article|jp|wp|c|td|single|site|inline|bottom|top|after|before|in|sticky|floating"
+)
+_HINT_TOKEN = re.compile(rf"(?:(?:{_WIDGET_PART})[-_])*(?:{_HINT_WORD})(?:[-_](?:{_WIDGET_PART}))*")
 # A hinted box bigger than this is more likely the article wrapper (e.g. a "category-social" post class).
 _HINT_MAX_WORDS = 150
 _SIGNUP_MAX_WORDS = 40
@@ -125,6 +136,7 @@ class Block:
     owner: Owner | None
     lines: list[str]
     links: list[tuple[str, str]]  # (href as written, anchor text)
+    code: bool = False  # holds a <pre> listing or inline code: its text is not prose
     text: str = ""
     words: int = 0
 
@@ -160,7 +172,9 @@ class _Skipper:
         if name == "img":
             return _is_pixel(attrs)
         element_id = attrs.get("id")
-        if self.size_checks <= 0 or not (classes or element_id) or not _has_hint(classes, element_id):
+        if name in HEADINGS or self.size_checks <= 0 or not (classes or element_id):
+            return False
+        if not _has_hint(classes, element_id):
             return False
         self.size_checks -= 1
         return count_words(subtree_text()) <= _HINT_MAX_WORDS
@@ -171,7 +185,8 @@ def _is_pixel(attrs: Mapping[str, Any]) -> bool:
 
 
 def _has_hint(classes: str, element_id: str | None) -> bool:
-    return bool(_HINT_WORDS.intersection(_HINT_SPLIT.split(f"{classes} {element_id or ''}".lower())))
+    tokens = f"{classes} {element_id or ''}".lower().split()
+    return any(_HINT_TOKEN.fullmatch(token) for token in tokens)
 
 
 # Links of a plain element: (href, anchor text made on demand), as `_Builder.link` takes them.
@@ -186,6 +201,9 @@ class _Builder:
         self.owners: list[Any] = [None]  # elements whose block is open (identity matters, not equality)
         self.list_depth = 0  # inside li/dt/dd/tr, paragraphs become lines of the same block
         self.pre_depth = 0
+        self.code_depth = 0
+        self._verbatim = False  # the open line is <pre> text: kept as written
+        self._code = False  # the open block holds code
         self._describe = describe
         self._pieces: list[str] = []
         self._lines: list[str] = []
@@ -193,11 +211,18 @@ class _Builder:
 
     def text(self, value: str) -> None:
         if self.pre_depth:
+            self._code = True
             first, *rest = value.split("\n")
+            self._verbatim = True
             self._pieces.append(first)
             for line in rest:
                 self.end_line()
+                self._verbatim = True
                 self._pieces.append(line)
+        elif self.code_depth:
+            self._code = True
+            # spaces and tabs of inline code survive the line's normalisation as private-use characters
+            self._pieces.append(value.replace(" ", "\ue000").replace("\t", "\ue001"))
         else:
             self._pieces.append(value)
 
@@ -219,6 +244,8 @@ class _Builder:
                 self.owners.append(element)
         elif name in _CELL_TAGS and self._pieces:
             self._pieces.append(" | ")
+        elif name in _CODE_TAGS:
+            self.code_depth += 1
         if name == "pre":
             self.pre_depth += 1
 
@@ -232,7 +259,10 @@ class _Builder:
             elif self.owners[-1] is element:
                 self.end_block()
                 self.owners.pop()
+        elif name in _CODE_TAGS:
+            self.code_depth -= 1
         if name == "pre":
+            self.end_line()
             self.pre_depth -= 1
 
     def plain_content(self, text: str | None, links: PlainLinks) -> None:
@@ -252,9 +282,19 @@ class _Builder:
 
     def end_line(self) -> None:
         if not self._pieces:
+            self._verbatim = False
             return
-        line = normalize("".join(self._pieces))
+        joined = "".join(self._pieces)
         self._pieces.clear()
+        if self._verbatim:  # <pre>: indentation and runs of spaces kept, trailing spaces and blank lines not
+            self._verbatim = False
+            line = _INVISIBLE.sub("", joined).replace("\xa0", " ").rstrip()
+            if line.strip():
+                self._lines.append(line)
+            return
+        line = normalize(joined)
+        if "\ue000" in line or "\ue001" in line:
+            line = line.replace("\ue000", " ").replace("\ue001", "\t").strip()
         if line:
             self._lines.append(line)
 
@@ -262,8 +302,10 @@ class _Builder:
         self.end_line()
         if self._lines:  # links met before any text stay for the block their text lands in
             owner = self.owners[-1]
-            self.blocks.append(Block(self._describe(owner) if owner is not None else None, self._lines, self._links))
+            describe = self._describe(owner) if owner is not None else None
+            self.blocks.append(Block(describe, self._lines, self._links, self._code))
             self._lines, self._links = [], []
+        self._code = False
 
 
 @dataclass(frozen=True)
@@ -289,6 +331,20 @@ def _compile(selectors: tuple[str, ...]) -> _Selectors:
     except Exception:  # cssselect raises SelectorError / ExpressionError for what it cannot express
         return _Selectors(", ".join(valid), None, False)
     return _Selectors(", ".join(valid), xpath, True)
+
+
+def plain_text(markup: str) -> str:
+    """All the readable text of the markup as one line (no scripts or styles): the fallback when every block
+    of an item was dropped or skipped."""
+    parser = etree.HTMLParser(recover=True)
+    try:
+        parser.feed(markup.removeprefix("\ufeff"))
+        root = parser.close()
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError, LookupError):
+        return ""
+    if root is None:
+        return ""
+    return normalize(" ".join(_MAIN_TEXT(root)))
 
 
 # -- lxml (fast path) ---------------------------------------------------------------------------------
@@ -346,6 +402,8 @@ def _lxml_walk(root: etree._Element, skipped: set[etree._Element]) -> list[Block
         if not isinstance(name, str):  # comment or processing instruction (its tail was stacked on its own)
             continue
         if name in SKIP_TAGS or node in skipped:
+            continue
+        if name == "noscript" and next(node.iter("pre", "code"), None) is None:
             continue
         attrs = node.attrib
         if attrs and skip(name, attrs, attrs.get("class", ""), lambda n=node: _get_text(n, " ")):
@@ -479,7 +537,9 @@ def bs4_blocks(markup: str, selectors: tuple[str, ...]) -> list[Block]:
         elif isinstance(node, Tag):
             name = node.name
             if node is not soup and (
-                id(node) in skipped or skip(name, node.attrs, _bs4_classes(node), lambda n=node: n.get_text(" "))
+                id(node) in skipped
+                or (name == "noscript" and node.find(["pre", "code"]) is None)
+                or skip(name, node.attrs, _bs4_classes(node), lambda n=node: n.get_text(" "))
             ):
                 continue
             if name == "a":
