@@ -12,7 +12,7 @@ DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 override DAGSTER_HOME := $(abspath $(DAGSTER_HOME))
 export DAGSTER_HOME
 
-.PHONY: bootstrap run test ui backfill upgrade-storage import-opml export-opml bench lint format
+.PHONY: bootstrap run test ui backfill sql export import-opml export-opml bench lint format
 
 # (Re)install whenever pyproject.toml is newer than the last install.
 $(STAMP): pyproject.toml
@@ -35,8 +35,13 @@ backfill: bootstrap
 	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill FROM=2026-11-01-00:00 TO=2026-11-01-23:00"; exit 2; }
 	@$(PY) -m feeds_etl backfill --from "$(FROM)" --to "$(TO)"
 
-upgrade-storage: bootstrap
-	@$(PY) -m feeds_etl upgrade-storage
+# make sql: the DuckDB shell on the lake, read-only; make sql Q="SELECT ...": one query, printed.
+sql: bootstrap
+	@$(PY) -m feeds_etl sql --query "$$Q"
+
+export: bootstrap
+	@test -n "$(OUT)" || { echo "usage: make export OUT=feeds.duckdb"; exit 2; }
+	@$(PY) -m feeds_etl export "$(OUT)"
 
 import-opml: bootstrap
 	@test -n "$(FILE)" || { echo "usage: make import-opml FILE=subscriptions.opml"; exit 2; }

@@ -1,5 +1,7 @@
 """The four assets. Each is thin: it calls one pipeline function and tells the UI what happened."""
 
+from pathlib import Path
+
 import dagster as dg
 from pydantic import Field
 
@@ -17,28 +19,11 @@ class ArchiveConfig(dg.Config):
     )
 
 
-def publishes(context: dg.AssetExecutionContext) -> bool:
-    """Publish for readers once per run, after the last of our assets the run materializes.
-
-    Publishing copies the whole database file, so once per run instead of once per step; readers see
-    each run's result as a whole."""
-    later = FEED_ASSET_KEYS[FEED_ASSET_KEYS.index(context.asset_key) + 1 :]
-    return not any(key in _in_run(context) for key in later)
-
-
-def _in_run(context: dg.AssetExecutionContext) -> set[dg.AssetKey]:
-    return set(context.run.asset_selection or ()) or {
-        key for key in FEED_ASSET_KEYS if context.job_def.graph.has_node_named(key.path[-1])
-    }
-
-
-FEED_ASSET_KEYS = [dg.AssetKey(name) for name in ("raw_feed_xml", "parsed_items", "cleaned_text", "tag_aggregates")]
-
 _COMMON = dict(
     partitions_def=hourly_partitions,
     backfill_policy=single_run_backfill,
     group_name="feeds",
-    kinds={"duckdb", "python"},
+    kinds={"duckdb", "parquet", "python"},
 )
 
 
@@ -60,15 +45,16 @@ def raw_feed_xml(
     fetcher: FetcherResource,
 ) -> dg.MaterializeResult:
     feeds = feed_list.load()  # an invalid list fails here, before anything is written
+    if warehouse.legacy_database:
+        imported = warehouse.get().import_legacy(Path(warehouse.legacy_database))
+        if imported:
+            context.log.info(f"imported {warehouse.legacy_database} into the lake: {imported}")
     archived = pipeline.archive_feeds(
         warehouse.get(),
         feeds,
         context.partition_keys,
         fetcher.settings(),
-        publish=publishes(context),
         reimport_history=config.reimport_history,
-        # Texts cleaned during the fetch wait on disk for the clean step: only worth it when one follows.
-        clean_ahead=dg.AssetKey("cleaned_text") in _in_run(context),
     )
     for feed_id, reason in sorted(archived.failures.items()):
         context.log.warning(f"feed {feed_id} failed: {reason}")
@@ -89,7 +75,7 @@ def raw_feed_xml(
 )
 def parsed_items(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     first, last = pipeline.first_and_last(context.partition_keys)
-    parsed = pipeline.parse_range(warehouse.get(), first, last, publish=publishes(context))
+    parsed = pipeline.parse_range(warehouse.get(), first, last)
     for feed_id, reason in sorted(parsed.errors.items()):
         context.log.warning(f"feed {feed_id} yielded no items: {reason}")
     return dg.MaterializeResult(metadata=report.parse_metadata(parsed, warehouse.get()))
@@ -109,7 +95,7 @@ def cleaned_text(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, feed_list: FeedListResource
 ) -> dg.MaterializeResult:
     first, last = pipeline.first_and_last(context.partition_keys)
-    cleaned = pipeline.clean_range(warehouse.get(), feed_list.load(), first, last, publish=publishes(context))
+    cleaned = pipeline.clean_range(warehouse.get(), feed_list.load(), first, last)
     return dg.MaterializeResult(metadata=report.clean_metadata(cleaned, warehouse.get()))
 
 
@@ -128,10 +114,7 @@ def tag_aggregates(
 ) -> dg.MaterializeResult:
     first, last = pipeline.first_and_last(context.partition_keys)
     store = warehouse.get()
-    tagged = pipeline.tag_range(store, feed_list.load(), first, last, publish=False)
-    if publishes(context):
-        with tagged.timings.measure("publish"):
-            store.publish()
+    tagged = pipeline.tag_range(store, feed_list.load(), first, last)
     return dg.MaterializeResult(metadata=report.tag_metadata(tagged, store))
 
 

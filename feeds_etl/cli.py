@@ -1,17 +1,20 @@
 """`make run` and `make backfill`: one Dagster run on the instance `make ui` shows, then a summary.
-`make upgrade-storage`: the database rewritten in the compressed storage format."""
+`make sql` and `make export`: the lake for readers. `make import-opml` / `make export-opml`: feed lists."""
 
 from __future__ import annotations
 
 import argparse
 import gc
 import os
+import subprocess
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 
 # backfill_policy is marked beta in Dagster 1.13; the warning means nothing to someone typing `make run`.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -21,9 +24,13 @@ from dagster._core.storage.tags import (  # noqa: E402
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-from feeds_etl.feeds import REPO_ROOT, FeedListError, database_from_env, load_feed_list  # noqa: E402
+from feeds_etl.feeds import REPO_ROOT, FeedListError, load_feed_list  # noqa: E402
 from feeds_etl.partitions import current_hour_key, hourly_partitions  # noqa: E402
-from feeds_etl.warehouse import Warehouse  # noqa: E402
+from feeds_etl.warehouse import (  # noqa: E402
+    LakeConfig,
+    LakeError,
+    readers,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,16 +40,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     backfill = commands.add_parser("backfill", help="re-derive an inclusive range of hours in one run")
     backfill.add_argument("--from", dest="first", required=True, help="first partition key, e.g. 2026-11-01-00:00")
     backfill.add_argument("--to", dest="last", required=True, help="last partition key, e.g. 2026-11-01-23:00")
-    commands.add_parser(
-        "upgrade-storage",
-        help="rewrite a database made before feeds_etl stored long texts compressed (DuckDB 1.2+ reads the result)",
-    )
+    sql = commands.add_parser("sql", help="the DuckDB shell on the lake, read-only (or one query with --query)")
+    sql.add_argument("--query", "-q", default="", help="run this one query, print the result and exit")
+    export = commands.add_parser("export", help="write the whole lake into one standalone DuckDB file")
+    export.add_argument("out", help="the DuckDB file to write, e.g. feeds.duckdb")
     import_opml = commands.add_parser("import-opml", help="add an OPML file's feeds to the YAML feed list")
     import_opml.add_argument("file", help="an OPML file exported from a feed reader")
     commands.add_parser("export-opml", help="print the feed list as OPML 2.0")
     args = parser.parse_args(argv)
-    if args.command == "upgrade-storage":
-        return upgrade_storage()
+    if args.command == "sql":
+        return sql_shell(args.query)
+    if args.command == "export":
+        return export_lake(args.out)
     if args.command in {"import-opml", "export-opml"}:
         from feeds_etl import opml
 
@@ -115,24 +124,31 @@ def materialize(first: str, last: str) -> int:
     return 0 if result.success else 1
 
 
-def upgrade_storage() -> int:
-    database = database_from_env()
-    upgrade = Warehouse(database).upgrade_storage()
-    if upgrade is None:
-        print(f"feeds_etl: no database at {database} yet: nothing to upgrade")
-    elif upgrade.format_before == upgrade.format_after:
-        print(f"feeds_etl: {database} is already in storage format {upgrade.format_after}: nothing to do")
-    else:
-        print(
-            f"feeds_etl: {database} rewritten from storage format {upgrade.format_before} to "
-            f"{upgrade.format_after}, {_mb(upgrade.bytes_before)} -> {_mb(upgrade.bytes_after)}; "
-            "DuckDB 1.2 or later reads it"
-        )
+def sql_shell(query: str) -> int:
+    """The DuckDB CLI (from the duckdb-cli wheel) on the lake, read-only."""
+    cli = Path(sys.executable).with_name("duckdb")
+    try:
+        command = readers.sql_shell_command(LakeConfig.from_env(), query or None, str(cli))
+    except LakeError as exc:
+        print(f"feeds_etl: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return subprocess.call(command)
+    finally:
+        Path(command[2]).unlink(missing_ok=True)
+
+
+def export_lake(out: str) -> int:
+    target = Path(out).expanduser()
+    try:
+        counts = readers.export(target)
+    except (LakeError, OSError, duckdb.Error) as exc:
+        print(f"feeds_etl: export to {target} failed, nothing written: {exc}", file=sys.stderr)
+        return 1
+    rows = ", ".join(f"{table} {count:,}" for table, count in counts.items() if count and table != "_meta")
+    print(f"feeds_etl: wrote {target} ({target.stat().st_size / 1e6:.1f} MB; DuckDB 1.2+ opens it, no extension)")
+    print(f"  rows: {rows}")
     return 0
-
-
-def _mb(size: int) -> str:
-    return f"{size / 1e6:.1f} MB"
 
 
 def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
@@ -166,9 +182,13 @@ def print_summary(result: dg.ExecuteInProcessResult) -> None:
         )
     if cleaned:
         print(f"  text: {cleaned.get('items_cleaned', 0)} item(s) cleaned")
-    database = database_from_env()
-    with Warehouse(database).published() as con:
-        if con is not None:
+    config = LakeConfig.from_env()
+    try:
+        con = readers.connect(read_only=True, config=config)
+    except LakeError:
+        con = None
+    if con is not None:
+        with con:
             failing = con.execute(
                 """SELECT feed_id, status, last_error FROM feed_health
                    WHERE in_feed_list AND last_error IS NOT NULL ORDER BY feed_id"""
@@ -180,13 +200,17 @@ def print_summary(result: dg.ExecuteInProcessResult) -> None:
             ).fetchall()
             if top:
                 print("  top tags: " + ", ".join(f"{tag} ({n})" for tag, n in top))
+            snapshot = con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots('lake')").fetchone()[0]
     if tagged:
         print(f"  tags: {tagged.get('distinct_tags', 0)} distinct")
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
                 print(f"  step {event.step_key} failed: {event.step_failure_data.error.message.strip()}")
-    print(f"  database: {database}   (query: duckdb -readonly {os.path.relpath(database)})")
+    where = config.describe()
+    if con is not None:
+        where += f", snapshot {snapshot}"
+    print(f"  lake: {where}   (query: make sql)")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ feeds.yaml -> raw_feed_xml -> parsed_items -> cleaned_text -> tag_aggregates   (
               feed_snapshots   items            item_text       item_tags, tag_counts,
               feed_health                       item_links      tag_cooccurrence
 
-compact_warehouse_job: daily upkeep of the DuckDB file.
+maintain_lake_job: daily upkeep of the lake (merge files, expire snapshots, delete unreferenced files).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import dagster as dg
 
 from feeds_etl.assets import feed_assets
 from feeds_etl.checks import feed_checks
-from feeds_etl.maintenance import compact_warehouse_job, daily_compaction_schedule
+from feeds_etl.maintenance import daily_maintenance_schedule, maintain_lake_job
 from feeds_etl.resources import default_resources
 from feeds_etl.schedules import feeds_job, history_import_job, hourly_schedule
 from feeds_etl.sensors import feed_list_sensor
@@ -21,8 +21,8 @@ from feeds_etl.sensors import feed_list_sensor
 defs = dg.Definitions(
     assets=feed_assets,
     asset_checks=feed_checks,
-    jobs=[feeds_job, history_import_job, compact_warehouse_job],
-    schedules=[hourly_schedule, daily_compaction_schedule],
+    jobs=[feeds_job, history_import_job, maintain_lake_job],
+    schedules=[hourly_schedule, daily_maintenance_schedule],
     sensors=[feed_list_sensor],
     resources=default_resources(),
     # One process, steps in order: no per-step subprocess start-up for a four-step job.

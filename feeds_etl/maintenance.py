@@ -1,52 +1,54 @@
-"""Daily upkeep of the warehouse, as its own job and schedule (RUNNING by default, like the hourly one)."""
+"""Daily upkeep of the lake, as its own job and schedule (RUNNING by default, like the hourly one)."""
 
-from datetime import UTC, datetime
+import os
 
 import dagster as dg
 
 from feeds_etl.resources import WarehouseResource
 
+DEFAULT_RETENTION = "30 days"
+
+
+def snapshot_retention() -> str:
+    """FEEDS_ETL_SNAPSHOT_RETENTION: how long past snapshots stay readable (`AT (VERSION => n)`)."""
+    return os.environ.get("FEEDS_ETL_SNAPSHOT_RETENTION") or DEFAULT_RETENTION
+
 
 @dg.op(
     description=(
-        "Compact the DuckDB file: merge the small row groups hourly runs append and drop deleted rows. Hourly "
-        "checkpoints skip this so their cost follows what changed, not the size of the archive."
+        "DuckLake's upkeep: flush rows inlined in the catalog into Parquet, merge adjacent small files, expire "
+        "snapshots older than FEEDS_ETL_SNAPSHOT_RETENTION, delete files nothing refers to (a killed run's too)."
     )
 )
-def compact_warehouse(context: dg.OpExecutionContext, warehouse: WarehouseResource) -> dg.Output[None]:
-    compaction = warehouse.get().compact(datetime.now(UTC))
-    if compaction is None:
-        context.log.info("no database yet: nothing to compact")
-        return dg.Output(None, metadata={"row_groups_before": 0, "row_groups_after": 0})
-    before, after = sum(compaction.row_groups_before.values()), sum(compaction.row_groups_after.values())
-    context.log.info(f"row groups {before} -> {after}")
-    merged = {
-        table: f"{count} -> {compaction.row_groups_after.get(table, 0)}"
-        for table, count in compaction.row_groups_before.items()
-        if count != compaction.row_groups_after.get(table, 0)
-    }
+def maintain_lake(context: dg.OpExecutionContext, warehouse: WarehouseResource) -> dg.Output[None]:
+    retention = snapshot_retention()
+    done = warehouse.get().maintain(retention)
+    before, after = done.before, done.after
+    context.log.info(f"files {before.files} -> {after.files}, {before.bytes:,} -> {after.bytes:,} bytes")
     return dg.Output(
         None,
         metadata={
-            "row_groups_before": before,
-            "row_groups_after": after,
-            "tables_compacted": dg.MetadataValue.json(merged),
-            "file_mb": round(compaction.file_bytes / 1e6, 1),
+            "files_before": before.files,
+            "files_after": after.files,
+            "mb_before": round(before.bytes / 1e6, 2),
+            "mb_after": round(after.bytes / 1e6, 2),
+            "snapshots_kept": done.snapshots_kept,
+            "snapshot_retention": retention,
         },
     )
 
 
-@dg.job(description="Compact the warehouse (daily; safe to run any time: it waits for the writer lock).")
-def compact_warehouse_job() -> None:
-    compact_warehouse()
+@dg.job(description="Lake upkeep (daily; safe any time: it waits for the writer lock).")
+def maintain_lake_job() -> None:
+    maintain_lake()
 
 
 # 03:40 UTC, away from the hourly run at minute 5.
-daily_compaction_schedule = dg.ScheduleDefinition(
-    name="daily_compaction",
-    job=compact_warehouse_job,
+daily_maintenance_schedule = dg.ScheduleDefinition(
+    name="daily_lake_maintenance",
+    job=maintain_lake_job,
     cron_schedule="40 3 * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Compact the warehouse once a day.",
+    description="Merge small files, expire old snapshots and delete unreferenced files once a day.",
 )

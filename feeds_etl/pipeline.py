@@ -6,17 +6,13 @@ in one short transaction. Steps take a range of partition keys, so a backfill is
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import itertools
-import shutil
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TypeVar
 
 import duckdb
@@ -25,7 +21,7 @@ import pyarrow as pa
 from feeds_etl import parallel
 from feeds_etl.clean import CLEANER_VERSION, clean_item
 from feeds_etl.feeds import Feed, FeedList
-from feeds_etl.fetch import FetchResult, FetchSettings, fetch_each, make_client
+from feeds_etl.fetch import FetchClient, FetchResult, FetchSettings, fetch_each, make_client
 from feeds_etl.health import (
     FeedHealth,
     apply_fetch,
@@ -36,7 +32,6 @@ from feeds_etl.health import (
 )
 from feeds_etl.history import fetch_history
 from feeds_etl.hours import hour_key
-from feeds_etl.http_pool import HttpPool
 from feeds_etl.parse import ParsedFeed, parse_feed, sniff_not_a_feed
 from feeds_etl.parse_fast import parse_feed_fast
 from feeds_etl.search import count_terms, token_text
@@ -99,8 +94,6 @@ class ArchiveReport:
     skipped: dict[str, str] = field(default_factory=dict)
     new_bytes: int = 0
     history_pages: int = 0
-    contents_parsed_ahead: int = 0
-    items_cleaned_ahead: int = 0
     timings: Timings = field(default_factory=Timings)
 
     @property
@@ -119,12 +112,9 @@ def archive_feeds(
     partition_keys: Sequence[str],
     settings: FetchSettings,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
-    publish: bool = True,
     reimport_history: bool = False,
-    clean_ahead: bool = True,
 ) -> ArchiveReport:
-    """Fetch every due feed if the range includes the hour under way; past hours are never fetched.
-    `clean_ahead`: whether a big import also cleans during the fetch (for a clean step to come; `_WorkAhead`)."""
+    """Fetch every due feed if the range includes the hour under way; past hours are never fetched."""
     current = hour_key(now())
     report = ArchiveReport(fetched_hours=[], archive_only_hours={})
     past = [key for key in partition_keys if key != current]
@@ -134,11 +124,15 @@ def archive_feeds(
         report.archive_only_hours = {key: counts.get(key, {}) for key in past}
     if current in partition_keys:
         report.fetched_hours.append(current)
-        _fetch_into_archive(
-            warehouse, feed_list, current, settings, now, report, publish, reimport_history, clean_ahead
+        # What the feed list allows (local files, intranet feeds) holds for every request and redirect.
+        allowed = replace(
+            settings,
+            allow_local_files=feed_list.allow_local_files,
+            allow_private_networks=feed_list.allow_private_networks,
         )
+        _fetch_into_archive(warehouse, feed_list, current, allowed, now, report, reimport_history)
     if past:
-        with warehouse.writing(publish) as con:
+        with warehouse.writing() as con:
             for key in past:
                 if not report.archive_only_hours[key]:
                     snapshot_store.note_partition(
@@ -154,21 +148,12 @@ def _fetch_into_archive(
     settings: FetchSettings,
     now: Callable[[], datetime],
     report: ArchiveReport,
-    publish: bool,
     reimport_history: bool = False,
-    clean_ahead: bool = True,
 ) -> None:
-    # One connection for the whole fetch, its batches and its final transaction: a connection per batch starts a
-    # new DuckDB instance, whose memory goes back to the kernel when it closes and is faulted in afresh by the next
-    # (a 1,000-feed import: 600,000 page faults in the fetching process, 3.6 s of its CPU).
     with warehouse.session(threads=BESIDE_WORKERS) as session:
-        staging = cleaned_ahead_dir(warehouse, feed_list) if clean_ahead else None
         due, skipped, snapshots = _fetch_and_store(
-            session, feed_list, partition_key, settings, now, report, reimport_history, staging
+            session, feed_list, partition_key, settings, now, report, reimport_history
         )
-    if publish:
-        with report.timings.measure("store"):
-            warehouse.publish()
 
     for snap in snapshots:
         if snap.outcome == "history":
@@ -180,7 +165,6 @@ def _fetch_into_archive(
     if feed_list.enabled and not due and skipped:
         return  # everything is backing off: nothing to do is not a failure
     if due and report.outcomes.get("failed", 0) == len(due):
-        warehouse.publish()  # the run fails, but why each feed failed must still be visible in SQL
         raise NothingFetched(_all_failed_message(report.failures))
 
 
@@ -192,10 +176,9 @@ def _fetch_and_store(
     now: Callable[[], datetime],
     report: ArchiveReport,
     reimport_history: bool,
-    staging: Path | None,
 ) -> tuple[list[Feed], list[FetchResult], list[Snapshot]]:
-    """Fetch the due feeds into the archive, batch by batch (texts cleaned ahead go to `staging`; None: parse
-    ahead only); returns the feeds due, those skipped (backing off) and every snapshot taken (without bodies)."""
+    """Fetch the due feeds into the archive, batch by batch; returns the feeds due, those skipped (backing off)
+    and every snapshot taken (without bodies)."""
     feeds = feed_list.enabled
     with session.reading() as con:
         known = snapshot_store.load_health(con)
@@ -221,24 +204,16 @@ def _fetch_and_store(
     first_pages: list[FetchResult] = []  # with bodies: history import starts from them
     snapshots: list[Snapshot] = []
     batch: list[FetchResult] = []
-    ahead = _WorkAhead(feed_list.by_id(), staging, report)
 
     def store(pending: list[FetchResult], con: duckdb.DuckDBPyConnection) -> None:
         stored = snapshot_store.stored_hashes(con, [result.feed_id for result in pending])
         classified = [_classify(result, stored, partition_key) for result in pending]
         snapshot_store.save_snapshots(con, classified)
-        ahead.save(con)
-        already_new = report.new_bytes
         for snap in classified:
             if snap.store_body and snap.result.body is not None:
                 report.new_bytes += len(snap.result.body)
             snapshots.append(replace(snap, result=replace(snap.result, body=None)))
             results.append(snapshots[-1].result)
-        if already_new < PARALLEL_PARSE_BYTES <= report.new_bytes:  # parsing the new bodies will take the workers
-            workers = parallel.default_workers()
-            parallel.prestart(workers)
-            ahead.workers = workers if workers > 1 else 0  # in-process parsing would hold up the fetch
-        ahead.start(con, classified)
 
     def store_alone(pending: list[FetchResult]) -> None:
         with report.timings.measure("store"), session.writing() as con:
@@ -274,7 +249,6 @@ def _fetch_and_store(
 
     with session.writing() as con, report.timings.measure("store"):
         store(batch, con)  # the last batch (a steady hour's only one) shares the final transaction
-        ahead.save(con, wait=True)
         stored = snapshot_store.stored_hashes(con, [f.feed_id for f in due])
         extra = [Snapshot(result, partition_key, "skipped", False) for result in skipped]
         for pages in history_pages.values():
@@ -288,61 +262,11 @@ def _fetch_and_store(
     return due, skipped, snapshots + extra
 
 
-class _WorkAhead:
-    """Parses and cleans the bodies a big import has just stored while the fetch goes on, on the worker
-    processes. The fetch leaves part of the cores idle (most of them on a real network), and each body is worked
-    on from memory instead of being read back from the archive, its items' HTML too.
-
-    - Parsed contents are stored with a later batch (`parsed_contents` is keyed by content and parser version):
-      the parse step finds them parsed and only merges the range into `items`, which stays its job.
-    - Texts are staged beside the database by the workers themselves (`text_store.stage_texts`) until the clean
-      step takes those still wanted, so no text shows before its item. Versions whose text the cleaner already
-      made are not cleaned.
-
-    Nothing is done ahead before the run has enough new bodies to start the workers for (`workers`, set then):
-    most hourly runs leave all the work to their steps, as does a dead worker. Without `staging` (the run has no
-    clean step) bodies are only parsed."""
-
-    def __init__(self, feeds: dict[str, Feed], staging: Path | None, report: ArchiveReport) -> None:
-        self.workers = 0
-        self._feeds, self._staging, self._report = feeds, staging, report
-        self._in_flight: deque[parallel.InFlight[tuple[items_store.ParsedBatch, int]]] = deque()
-
-    def start(self, con: duckdb.DuckDBPyConnection, snapshots: Sequence[Snapshot]) -> None:
-        bodies = [
-            items_store.PendingContent(r.feed_id, r.content_sha256, r.body, r.content_type, r.final_url)
-            for r in (snap.result for snap in snapshots if snap.outcome == "new")  # what the parse step would parse
-            if r.body is not None and r.content_sha256 is not None
-        ]
-        if not (self.workers and bodies):
-            return
-        # Without staging (no clean step in the run) the workers only parse: no need to ask which texts are made.
-        made = text_store.texts_made(con, {b.feed_id for b in bodies}, CLEANER_VERSION) if self._staging else {}
-        jobs = [(body, self._feeds.get(body.feed_id), made.get(body.feed_id, frozenset())) for body in bodies]
-        work = functools.partial(_parse_and_clean_slice, staging=self._staging)
-        self._in_flight.append(parallel.start_slices(work, jobs, self.workers, BODIES_PER_TASK))
-
-    def save(self, con: duckdb.DuckDBPyConnection, wait: bool = False) -> None:
-        """Store what the workers have done (all of it with `wait`, else what is done, and the oldest batch when
-        IN_FLIGHT_BATCHES are with them)."""
-        while self._in_flight and (wait or self._in_flight[0].done() or len(self._in_flight) > IN_FLIGHT_BATCHES):
-            try:
-                slices = self._in_flight.popleft().result()
-            except Exception:  # a dead worker, a parser bug: the parse and clean steps do (and report) what is missing
-                self._in_flight.clear()
-                self.workers = 0
-                break
-            parsed = concat_fieldwise([parsed for parsed, _ in slices])
-            items_store.save_parsed(con, parsed)
-            self._report.contents_parsed_ahead += parsed.contents.num_rows
-            self._report.items_cleaned_ahead += sum(cleaned for _, cleaned in slices)
-
-
 def _import_history(
     feeds: list[Feed],
     first_pages: list[FetchResult],
     settings: FetchSettings,
-    client: HttpPool,
+    client: FetchClient,
     now: Callable[[], datetime],
 ) -> dict[str, list[FetchResult]]:
     """Older pages of opt-in feeds, once per feed (and again if its URL changes), in parallel."""
@@ -417,27 +341,6 @@ def _parse_slice(pending: Sequence[items_store.PendingContent]) -> items_store.P
     return items_store.ParsedBatch.from_feeds([_parse_pending(content) for content in pending])
 
 
-def _parse_and_clean_slice(
-    jobs: Sequence[tuple[items_store.PendingContent, Feed | None, frozenset[tuple[str, str]]]], staging: Path | None
-) -> tuple[items_store.ParsedBatch, int]:
-    """Parse some fetched bodies, and clean their items' versions but those whose text is made (the third part of
-    each job: (item id, version) pairs) into `staging` (None: parse only). Runs in worker processes, for
-    `_WorkAhead`: the texts go to their files from here, never through the fetching process. Returns the parsed
-    bodies and the number of texts staged."""
-    parsed = [_parse_pending(content) for content, _, _ in jobs]
-    if staging is None:
-        return items_store.ParsedBatch.from_feeds(parsed), 0
-    to_clean: dict[tuple[str, str], tuple[text_store.PendingText, Feed | None]] = {}
-    for (_, feed, made), feed_parsed in zip(jobs, parsed, strict=True):
-        for entry in feed_parsed.entries:
-            key = (entry.item_id, entry.entry_sha256)
-            if key not in made and key not in to_clean:
-                to_clean[key] = (text_store.PendingText.of_entry(entry), feed)
-    cleaned = _clean_slice(list(to_clean.values()))
-    text_store.stage_texts(staging, cleaned)
-    return items_store.ParsedBatch.from_feeds(parsed), cleaned.texts.num_rows
-
-
 # Work is done in batches so memory stays flat however many feeds and items a run covers.
 PARSE_BATCH_BYTES = 32 * 1024 * 1024
 CLEAN_BATCH_ITEMS = 2000
@@ -446,18 +349,14 @@ CLEAN_BATCH_CHARS = 32 * 1024 * 1024  # of HTML: long articles make smaller batc
 # would cost as much as it saves. Decided per range, not per batch: a batch is smaller than this by design.
 PARALLEL_PARSE_BYTES = 16 * 1024 * 1024
 PARALLEL_CLEAN_ITEMS = 500
-# Bodies per task of `_WorkAhead`: a worker holds their items, trees, words and texts at a time.
-BODIES_PER_TASK = 8
 # Batches handed to the workers ahead of the one being stored (see `_overlapped`).
 IN_FLIGHT_BATCHES = 2
 
 
-def parse_range(
-    warehouse: Warehouse, first_key: str, last_key: str, workers: int | None = None, publish: bool = True
-) -> ParseReport:
+def parse_range(warehouse: Warehouse, first_key: str, last_key: str, workers: int | None = None) -> ParseReport:
     """Parse contents the range's snapshots reference (each distinct body once), then refresh `items`."""
     report = ParseReport()
-    with warehouse.session(threads=BESIDE_WORKERS) as session:  # one connection for the step (see _fetch_into_archive)
+    with warehouse.session(threads=BESIDE_WORKERS) as session:  # one connection for the step
         with session.reading() as con, report.timings.measure("read"):
             pending = items_store.pending_contents(con, first_key, last_key)
         workers = parallel.workers_for(sum(size or 0 for *_, size in pending), PARALLEL_PARSE_BYTES, workers)
@@ -474,16 +373,13 @@ def parse_range(
         with session.writing() as con, report.timings.measure("load"):
             changes = items_store.refresh_items(con, first_key, last_key)
             items_store.mark_parse_failures(con)
-            # From the table, not from what this step parsed: the archive step may have parsed ahead, and a
-            # re-run parses nothing, yet a broken feed should show up every time.
+            # From the table, not from what this step parsed: a re-run parses nothing, yet a broken feed
+            # should show up every time.
             for feed_id, warning, error in items_store.parse_problems(con, first_key, last_key):
                 if error:
                     report.errors[feed_id] = error
                 else:
                     report.warnings[feed_id] = warning
-    if publish:
-        with report.timings.measure("load"):
-            warehouse.publish()
     report.touched, report.new_items, report.updated_items = changes.touched, changes.new, changes.updated
     return report
 
@@ -550,7 +446,6 @@ def _batches_by_size(pending: list[S], limit: int, max_count: int | None = None)
 @dataclass
 class CleanReport:
     cleaned: int = 0
-    cleaned_ahead: int = 0  # of `cleaned`: texts made during the fetch (`_WorkAhead`)
     links: int = 0
     languages: Counter[str] = field(default_factory=Counter)
     timings: Timings = field(default_factory=Timings)
@@ -559,19 +454,6 @@ class CleanReport:
         self.cleaned += stored.texts.num_rows
         self.links += stored.links.num_rows
         self.languages.update(language or "unknown" for language in stored.texts["language"].to_pylist())
-
-
-# Texts cleaned during a fetch wait here, in the warehouse's working directory, for the clean step.
-CLEANED_AHEAD_DIR = "cleaned-ahead"
-
-
-def cleaned_ahead_dir(warehouse: Warehouse, feed_list: FeedList | None) -> Path:
-    """Where `_WorkAhead` stages texts: one directory per cleaner version and set of boilerplate rules, so the
-    clean step never takes text made under other rules (the feed list changed between the two steps)."""
-    feeds = feed_list.by_id() if feed_list else {}
-    rules = [(feed_id, feeds[feed_id].boilerplate) for feed_id in sorted(feeds)]
-    key = hashlib.sha256(repr((CLEANER_VERSION, rules)).encode()).hexdigest()[:16]
-    return warehouse.work_dir / CLEANED_AHEAD_DIR / key
 
 
 def _clean_slice(jobs: Sequence[tuple[text_store.PendingText, Feed | None]]) -> text_store.CleanedBatch:
@@ -616,7 +498,6 @@ def clean_range(
     first_key: str,
     last_key: str,
     workers: int | None = None,
-    publish: bool = True,
 ) -> CleanReport:
     """Clean items seen in the range whose HTML or cleaner version changed since they were last cleaned."""
     report = CleanReport()
@@ -628,56 +509,16 @@ def clean_range(
         texts = text_store.load_pending_texts(con, [item_id for item_id, _, _ in batch])
         return [(text, feeds.get(text.feed_id)) for text in texts]
 
-    with warehouse.session(threads=BESIDE_WORKERS) as session:  # one connection for the step (see _fetch_into_archive)
+    with warehouse.session(threads=BESIDE_WORKERS) as session:  # one connection for the step
         with session.reading() as con, report.timings.measure("read"):
             pending = text_store.pending_text_ids(con, first_key, last_key, CLEANER_VERSION)
-        staged = cleaned_ahead_dir(warehouse, feed_list)
-        if staged.parent.exists():
-            pending = _store_cleaned_ahead(session, staged, pending, report)
         workers = parallel.workers_for(len(pending), PARALLEL_CLEAN_ITEMS, workers)
         batches = list(_batches_by_size(pending, CLEAN_BATCH_CHARS, CLEAN_BATCH_ITEMS))
         for cleaned in _in_workers(session, batches, load, _clean_slice, workers, report.timings, "clean"):
             with report.timings.measure("load"), session.writing() as con:
                 text_store.save_texts(con, cleaned)
             report.add(cleaned)
-    if publish:
-        with report.timings.measure("publish"):
-            warehouse.publish()
     return report
-
-
-def _store_cleaned_ahead(
-    session: Session, staged: Path, pending: list[tuple[str, str, int]], report: CleanReport
-) -> list[tuple[str, str, int]]:
-    """Store the texts cleaned during the fetch that the range still wants, and return what is left to clean.
-    Every staged text is then removed, taken or not: one wanted by another range is simply made again."""
-    wanted = {item_id: source for item_id, source, _ in pending}
-    taken = (text_store.wanted_part(batch, wanted) for batch in text_store.staged_batches(staged))
-    # Each worker task staged a few feeds' texts: they are stored 2,000 and more at a time.
-    for batch in _joined(taken, CLEAN_BATCH_ITEMS):
-        with report.timings.measure("load"), session.writing() as con:
-            text_store.save_texts(con, batch)
-        report.add(batch)
-        report.cleaned_ahead += batch.texts.num_rows
-    # A fetch of another run staging at this moment loses texts (or its parsing ahead, if a worker's write
-    # fails): its steps then do that work. Staged texts are exact or absent, never wrong.
-    shutil.rmtree(staged.parent, ignore_errors=True)
-    return [entry for entry in pending if entry[0] in wanted]
-
-
-def _joined(batches: Iterable[text_store.CleanedBatch], rows: int) -> Iterator[text_store.CleanedBatch]:
-    """Consecutive batches joined into batches of at least `rows` texts (the last one maybe fewer)."""
-    joined: list[text_store.CleanedBatch] = []
-    count = 0
-    for batch in batches:
-        if batch.texts.num_rows:
-            joined.append(batch)
-            count += batch.texts.num_rows
-        if count >= rows:
-            yield concat_fieldwise(joined)
-            joined, count = [], 0
-    if joined:
-        yield concat_fieldwise(joined)
 
 
 # -- tag_aggregates -------------------------------------------------------------------------------
@@ -692,9 +533,7 @@ class TagReport:
     timings: Timings = field(default_factory=Timings)
 
 
-def tag_range(
-    warehouse: Warehouse, feed_list: FeedList | None, first_key: str, last_key: str, publish: bool = True
-) -> TagReport:
+def tag_range(warehouse: Warehouse, feed_list: FeedList | None, first_key: str, last_key: str) -> TagReport:
     report = TagReport()
     aliases = normalise_aliases(feed_list.tag_aliases if feed_list else {})
 
@@ -702,7 +541,7 @@ def tag_range(
         tag = normalise_tag(raw)
         return aliases.get(tag, tag)
 
-    with warehouse.writing(publish) as con, report.timings.measure("aggregate"):
+    with warehouse.writing() as con, report.timings.measure("aggregate"):
         report.items_tagged = tag_store.refresh_item_tags(
             con, first_key, last_key, normalise, tag_store.aliases_fingerprint(aliases)
         )

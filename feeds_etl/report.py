@@ -23,6 +23,11 @@ def _row_count(warehouse: Warehouse, table: str) -> int:
         return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
+def lake_metadata(warehouse: Warehouse, table: str) -> dict[str, Any]:
+    """Row count and the lake snapshot this step left: `SELECT ... FROM t AT (VERSION => n)` reads it back."""
+    return {"dagster/row_count": _row_count(warehouse, table), "lake_snapshot_id": warehouse.snapshot_id()}
+
+
 def _markdown_table(headers: list[str], rows: list[tuple[Any, ...]]) -> str:
     if not rows:
         return "_none_"
@@ -37,7 +42,7 @@ def archive_metadata(archived: ArchiveReport, warehouse: Warehouse) -> dict[str,
     outcomes = archived.outcomes
     failures = sorted({**archived.failures, **archived.skipped}.items())
     metadata: dict[str, Any] = {
-        "dagster/row_count": _row_count(warehouse, "feed_snapshots"),
+        **lake_metadata(warehouse, "feed_snapshots"),
         "feeds_fetched": archived.attempted,
         "feeds_new_content": outcomes.get("new", 0),
         "feeds_unchanged": outcomes.get("unchanged", 0) + outcomes.get("not_modified", 0),
@@ -45,8 +50,6 @@ def archive_metadata(archived: ArchiveReport, warehouse: Warehouse) -> dict[str,
         "feeds_failed": outcomes.get("failed", 0),
         "feeds_skipped": outcomes.get("skipped", 0),
         "new_body_bytes": archived.new_bytes,
-        "contents_parsed_ahead": archived.contents_parsed_ahead,
-        "items_cleaned_ahead": archived.items_cleaned_ahead,
         "fetched_hours": ", ".join(archived.fetched_hours) or "none (past hours only)",
         "failed_feeds": dg.MetadataValue.md(_markdown_table(["feed", "reason"], failures)),
         "durations_s": dg.MetadataValue.json(archived.timings.seconds),
@@ -70,7 +73,7 @@ def parse_metadata(parsed: ParseReport, warehouse: Warehouse) -> dict[str, Any]:
         ).fetchall()
     problems = sorted({**parsed.warnings, **parsed.errors}.items())
     return {
-        "dagster/row_count": _row_count(warehouse, "items"),
+        **lake_metadata(warehouse, "items"),
         "contents_parsed": parsed.contents_parsed,
         "items_seen": parsed.touched,
         "new_items": parsed.new_items,
@@ -83,9 +86,8 @@ def parse_metadata(parsed: ParseReport, warehouse: Warehouse) -> dict[str, Any]:
 
 def clean_metadata(cleaned: CleanReport, warehouse: Warehouse) -> dict[str, Any]:
     return {
-        "dagster/row_count": _row_count(warehouse, "item_text"),
+        **lake_metadata(warehouse, "item_text"),
         "items_cleaned": cleaned.cleaned,
-        "items_cleaned_during_fetch": cleaned.cleaned_ahead,
         "links_found": cleaned.links,
         "languages": dg.MetadataValue.json(dict(cleaned.languages.most_common())),
         "durations_s": dg.MetadataValue.json(cleaned.timings.seconds),
@@ -98,7 +100,7 @@ def tag_metadata(tagged: TagReport, warehouse: Warehouse) -> dict[str, Any]:
     # The UI's Markdown shows images from data: URIs (its sanitizer allows http, https and data for img src).
     image = f"\n\n![top tags](data:image/svg+xml;base64,{base64.b64encode(chart.encode()).decode()})" if chart else ""
     return {
-        "dagster/row_count": _row_count(warehouse, "tag_counts"),
+        **lake_metadata(warehouse, "tag_counts"),
         "items_tagged": tagged.items_tagged,
         "item_tags": tagged.item_tags,
         "distinct_tags": tagged.distinct_tags,

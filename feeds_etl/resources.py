@@ -6,18 +6,20 @@ import dagster as dg
 
 from feeds_etl.feeds import FeedList, database_from_env, feeds_file_from_env, load_feed_list
 from feeds_etl.fetch import FetchSettings
-from feeds_etl.warehouse import Warehouse
+from feeds_etl.warehouse import LakeConfig, Warehouse
 
 _DEFAULTS = FetchSettings()
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB file users query (`FEEDS_ETL_DATABASE`); the pipeline writes a private copy beside it."""
+    """The lake: its catalog (`FEEDS_ETL_CATALOG`) and data path (`FEEDS_ETL_DATA_PATH`)."""
 
-    database: str
+    catalog: str
+    data_path: str
+    legacy_database: str = ""  # FEEDS_ETL_DATABASE: a warehouse of the first design, imported once
 
     def get(self) -> Warehouse:
-        return Warehouse(self.database)
+        return Warehouse(LakeConfig(self.catalog, self.data_path))
 
 
 class FeedListResource(dg.ConfigurableResource):
@@ -54,8 +56,11 @@ class FetcherResource(dg.ConfigurableResource):
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     """Resources from the environment, resolved when the code location loads."""
+    lake = LakeConfig.from_env()
     return {
-        "warehouse": WarehouseResource(database=str(database_from_env())),
+        "warehouse": WarehouseResource(
+            catalog=lake.catalog, data_path=lake.data_path, legacy_database=str(database_from_env())
+        ),
         "feed_list": FeedListResource(path=str(feeds_file_from_env())),
         "fetcher": FetcherResource(),
     }

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 import yaml
 
@@ -20,6 +19,8 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 from feeds_etl.assets import feed_assets  # noqa: E402
 from feeds_etl.checks import feed_checks  # noqa: E402
 from feeds_etl.resources import FeedListResource, FetcherResource, WarehouseResource  # noqa: E402
+from feeds_etl.warehouse import LakeConfig, Warehouse  # noqa: E402
+from feeds_etl.warehouse.readers import connect  # noqa: E402
 from feeds_etl_tests.feed_server import FeedServer, running_feed_server  # noqa: E402
 
 SAMPLES = REPO_ROOT / "data" / "samples"
@@ -31,7 +32,14 @@ class Project:
 
     root: Path
     feeds_file: Path
-    database: Path
+
+    @property
+    def lake(self) -> LakeConfig:
+        return LakeConfig(str(self.root / "feeds.sqlite"), f"{self.root / 'lake'}/")
+
+    @property
+    def catalog(self) -> Path:
+        return self.root / "feeds.sqlite"
 
     def write_feeds(self, feeds: Sequence[dict], tag_aliases: dict | None = None) -> None:
         # Tests read bundled samples from disk and serve feeds on 127.0.0.1.
@@ -42,7 +50,7 @@ class Project:
 
     def resources(self, **fetcher: object) -> dict[str, object]:
         return {
-            "warehouse": WarehouseResource(database=str(self.database)),
+            "warehouse": WarehouseResource(catalog=self.lake.catalog, data_path=self.lake.data_path),
             "feed_list": FeedListResource(path=str(self.feeds_file)),
             "fetcher": FetcherResource(**fetcher),
         }
@@ -60,8 +68,8 @@ class Project:
         )
 
     def query(self, sql: str, params: Sequence[object] | None = None) -> list[tuple]:
-        """Read the published database exactly as a user would (read-only, plain DuckDB)."""
-        con = duckdb.connect(str(self.database), read_only=True)
+        """Read the lake exactly as a user would: `feeds_etl.connect()`, read-only."""
+        con = connect(read_only=True, config=self.lake)
         try:
             return con.execute(sql, params or []).fetchall()
         finally:
@@ -73,13 +81,22 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     """A project whose feed list holds copies of every bundled sample."""
     samples = tmp_path / "samples"
     shutil.copytree(SAMPLES, samples, ignore=shutil.ignore_patterns("*.py"))
-    proj = Project(root=tmp_path, feeds_file=tmp_path / "feeds.yaml", database=tmp_path / "feeds.duckdb")
+    proj = Project(root=tmp_path, feeds_file=tmp_path / "feeds.yaml")
     bundled = yaml.safe_load((REPO_ROOT / "data" / "feeds.yaml").read_text(encoding="utf-8"))
     feeds = [{"name": f["name"], "url": str(samples / Path(f["url"]).name)} for f in bundled["feeds"]]
     proj.write_feeds(feeds, bundled.get("tag_aliases"))
     monkeypatch.setenv("FEEDS_ETL_FEEDS", str(proj.feeds_file))
-    monkeypatch.setenv("FEEDS_ETL_DATABASE", str(proj.database))
+    monkeypatch.setenv("FEEDS_ETL_CATALOG", proj.lake.catalog)
+    monkeypatch.setenv("FEEDS_ETL_DATA_PATH", proj.lake.data_path)
+    monkeypatch.setenv("FEEDS_ETL_DATABASE", str(tmp_path / "feeds.duckdb"))
     return proj
+
+
+@pytest.fixture(autouse=True)
+def _close_lakes() -> Iterator[None]:
+    """Each test's lakes are closed after it (a process keeps one DuckDB instance per lake)."""
+    yield
+    Warehouse.close_all()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -66,7 +65,7 @@ def test_checks_catch_a_broken_promise_and_run_only_for_selected_assets(project:
     [evaluation] = result.get_asset_check_evaluations()  # only cleaned_text's check: the other assets did not run
     assert evaluation.check_name == "items_with_html_have_text" and evaluation.passed
 
-    with Warehouse(project.database).writing() as con:  # an item loses its text behind the pipeline's back
+    with Warehouse(project.lake).writing() as con:  # an item loses its text behind the pipeline's back
         con.execute(
             """DELETE FROM item_text WHERE item_id =
                (SELECT min(item_id) FROM items WHERE coalesce(content_html, summary_html) IS NOT NULL)"""
@@ -197,7 +196,7 @@ def test_malformed_feed_list_fails_clearly_and_writes_nothing(project: Project, 
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "'url' is required" in failure.step_failure_data.error.to_string()
-    assert not Path(project.database).exists()
+    assert not project.catalog.exists()
 
 
 @pytest.mark.parametrize("hours_ago", [3])
@@ -233,7 +232,7 @@ def test_a_new_cleaner_version_re_derives_the_text(
     assert again.asset_materializations_for_node("cleaned_text")[0].metadata["items_cleaned"].value == 0
 
 
-def test_a_partial_run_publishes_after_its_last_asset(project: Project, current_hour: str) -> None:
+def test_each_asset_commits_what_it_made(project: Project, current_hour: str) -> None:
 
     assert project.materialize(current_hour, selection=[raw_feed_xml]).success
     assert project.query("SELECT count(*) FROM feed_snapshots")[0][0] == 5
@@ -272,7 +271,7 @@ def test_small_batches_on_worker_processes_give_the_same_tables(
     expected = project.query(fingerprint)
     assert expected[0][0] == 322
 
-    batched = Project(project.root / "batched", project.feeds_file, project.root / "batched" / "feeds.duckdb")
+    batched = Project(project.root / "batched", project.feeds_file)
     batched.root.mkdir()
     monkeypatch.setattr(pipeline, "PARSE_BATCH_BYTES", 64 * 1024)
     monkeypatch.setattr(pipeline, "CLEAN_BATCH_ITEMS", 50)
@@ -284,107 +283,6 @@ def test_small_batches_on_worker_processes_give_the_same_tables(
     assert batched.query(fingerprint) == expected
     cleaned = result.asset_materializations_for_node("cleaned_text")[0].metadata
     assert cleaned["items_cleaned"].value == 322
-
-
-def test_bodies_parsed_and_cleaned_during_the_fetch_give_the_same_tables(
-    project: Project, current_hour: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A big import parses and cleans the bodies it has stored while the fetch goes on; the parse step finds them
-    parsed, the clean step their texts staged (and removes them)."""
-    from feeds_etl import parallel, pipeline
-
-    content_tables = ["parsed_contents", "feed_entries", "item_versions"]  # keyed by content: no fetch times
-    fingerprint = """SELECT (SELECT count(*) FROM items), (SELECT sum(version_count) FROM items),
-                            (SELECT sum(hash(item_id || text || word_count || coalesce(language, ''))) FROM item_text),
-                            (SELECT sum(hash(item_id || position || url || anchor_text)) FROM item_links),
-                            (SELECT sum(tf) FROM search_terms), (SELECT count(*) FROM search_docs),
-                            (SELECT count(*) FROM item_tags)"""
-    result = project.materialize(current_hour)  # 5 small feeds: too little to start the workers for
-    fetched = result.asset_materializations_for_node("raw_feed_xml")[0].metadata
-    assert fetched["contents_parsed_ahead"].value == fetched["items_cleaned_ahead"].value == 0
-    assert result.asset_materializations_for_node("parsed_items")[0].metadata["contents_parsed"].value == 5
-    expected = table_contents(project, content_tables), project.query(fingerprint)
-    assert expected[1][0][0] == 322
-
-    ahead = Project(project.root / "ahead", project.feeds_file, project.root / "ahead" / "feeds.duckdb")
-    ahead.root.mkdir()
-    monkeypatch.setattr(pipeline, "STORE_BATCH_BYTES", 1)  # every body its own batch, stored by the writer thread
-    monkeypatch.setattr(pipeline, "PARALLEL_PARSE_BYTES", 1)  # the first body starts the workers
-    monkeypatch.setattr(parallel, "default_workers", lambda: 2)
-    result = ahead.materialize(current_hour)
-    assert result.success
-    fetched = result.asset_materializations_for_node("raw_feed_xml")[0].metadata
-    assert (fetched["contents_parsed_ahead"].value, fetched["items_cleaned_ahead"].value) == (5, 322)
-    assert result.asset_materializations_for_node("parsed_items")[0].metadata["contents_parsed"].value == 0
-    cleaned = result.asset_materializations_for_node("cleaned_text")[0].metadata
-    assert (cleaned["items_cleaned"].value, cleaned["items_cleaned_during_fetch"].value) == (322, 322)
-    assert (table_contents(ahead, content_tables), ahead.query(fingerprint)) == expected
-    assert not (ahead.database.parent / ".work" / pipeline.CLEANED_AHEAD_DIR).exists()
-
-
-def test_texts_cleaned_during_the_fetch_stay_out_of_sight_until_the_clean_step(
-    project: Project, current_hour: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Staged texts are not in the database users query; the clean step takes only versions still wanted, and a
-    body whose items all have their text is parsed ahead but not cleaned again. A run without a clean step
-    cleans nothing ahead."""
-    from feeds_etl import parallel, pipeline
-    from feeds_etl.feeds import load_feed_list
-    from feeds_etl.fetch import FetchSettings
-    from feeds_etl.parse import parse_feed
-
-    monkeypatch.setattr(pipeline, "STORE_BATCH_BYTES", 1)
-    monkeypatch.setattr(pipeline, "PARALLEL_PARSE_BYTES", 1)
-    monkeypatch.setattr(parallel, "default_workers", lambda: 2)
-    staged = project.database.parent / ".work" / pipeline.CLEANED_AHEAD_DIR
-    result = project.materialize(current_hour, selection=[raw_feed_xml])
-    fetched = result.asset_materializations_for_node("raw_feed_xml")[0].metadata
-    assert (fetched["contents_parsed_ahead"].value, fetched["items_cleaned_ahead"].value) == (5, 0)
-    assert not staged.exists()
-
-    # The fetch step of a run that cleans next, published on its own (as when the run fails after it).
-    sample = project.root / "samples" / "novastan-migrants.rss.xml"
-    items_in_sample = len(parse_feed("novastan-again", sample.read_bytes(), "sha").entries)
-    project.write_feeds([{"name": "novastan-again", "url": str(sample)}])
-    feed_list = load_feed_list(project.feeds_file)
-    archived = pipeline.archive_feeds(Warehouse(project.database), feed_list, [current_hour], FetchSettings())
-    assert (archived.contents_parsed_ahead, archived.items_cleaned_ahead) == (1, items_in_sample)
-    assert any(staged.rglob("texts.arrow"))
-    assert project.query("SELECT (SELECT count(*) FROM item_text), (SELECT count(*) FROM search_docs)") == [(0, 0)]
-
-    result = project.materialize(current_hour)  # the same bodies: nothing new to parse or clean ahead
-    fetched = result.asset_materializations_for_node("raw_feed_xml")[0].metadata
-    assert (fetched["contents_parsed_ahead"].value, fetched["items_cleaned_ahead"].value) == (0, 0)
-    cleaned = result.asset_materializations_for_node("cleaned_text")[0].metadata
-    # All the hour's items (the first run's five feeds too), those of the staged texts not cleaned again.
-    assert cleaned["items_cleaned"].value == 322 + items_in_sample
-    assert cleaned["items_cleaned_during_fetch"].value == items_in_sample
-    assert not staged.exists()
-
-    # A feed whose body changed but whose items did not: parsed ahead, nothing cleaned again.
-    sample.write_text(sample.read_text().replace("<channel>", "<channel><ttl>60</ttl>", 1))
-    result = project.materialize(current_hour)
-    fetched = result.asset_materializations_for_node("raw_feed_xml")[0].metadata
-    assert (fetched["contents_parsed_ahead"].value, fetched["items_cleaned_ahead"].value) == (1, 0)
-    assert result.asset_materializations_for_node("cleaned_text")[0].metadata["items_cleaned"].value == 0
-
-
-def test_parsing_ahead_gives_up_quietly_when_a_worker_dies(tmp_path: Path) -> None:
-    from concurrent.futures.process import BrokenProcessPool
-
-    from feeds_etl import parallel, pipeline
-
-    def dead() -> list:
-        raise BrokenProcessPool("a worker was killed")
-
-    report = pipeline.ArchiveReport(fetched_hours=[], archive_only_hours={})
-    ahead = pipeline._WorkAhead({}, tmp_path / "staged", report)
-    ahead.workers = 2
-    ahead._in_flight.append(parallel.InFlight(dead))
-    ahead.save(con=None, wait=True)  # nothing stored: the parse and clean steps will do it
-    assert report.contents_parsed_ahead == report.items_cleaned_ahead == 0
-    assert ahead.workers == 0 and not ahead._in_flight  # and nothing more is done ahead in this run
-    assert not (tmp_path / "staged").exists()
 
 
 def test_parse_problems_show_on_every_run_of_the_hour(project: Project, current_hour: str) -> None:
@@ -402,34 +300,6 @@ def test_parse_problems_show_on_every_run_of_the_hour(project: Project, current_
         problems = result.asset_materializations_for_node("parsed_items")[0].metadata["feeds_with_parse_problems"]
         assert "| quiet | no items: the document has no entries |" in problems.value
         assert "novastan" not in problems.value
-
-
-def test_two_batches_are_with_the_workers_while_one_is_stored() -> None:
-    from feeds_etl import parallel, pipeline
-
-    events: list[str] = []
-
-    def start(batch: int) -> parallel.InFlight[int]:
-        events.append(f"start {batch}")
-        return parallel.InFlight(lambda: [batch])
-
-    for (done,) in pipeline._overlapped([1, 2, 3, 4], start, pipeline.Timings(), "work"):
-        events.append(f"store {done}")
-    assert events == ["start 1", "start 2", "start 3", "store 1", "start 4", "store 2", "store 3", "store 4"]
-    assert list(pipeline._overlapped([], start, pipeline.Timings(), "work")) == []
-
-
-def test_prestarted_workers_are_the_ones_the_work_then_uses() -> None:
-    from feeds_etl import parallel
-
-    parallel._shutdown()
-    starting = parallel.prestart(2)
-    assert starting is not None and parallel.prestart(1) is None  # in-process work needs no workers
-    starting.join(timeout=60)
-    started = set(parallel._pools[2]._processes)
-    assert len(started) == 2
-    assert parallel.start_slices(len, list(range(100)), 2).result() == [6] * 16 + [4]
-    assert set(parallel._pools[2]._processes) == started
 
 
 def test_batches_are_bounded_in_size_and_in_count() -> None:

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
@@ -37,7 +36,9 @@ def env_for(project: Project) -> dict[str, str]:
         **os.environ,
         "DAGSTER_HOME": str(home),
         "FEEDS_ETL_FEEDS": str(project.feeds_file),
-        "FEEDS_ETL_DATABASE": str(project.database),
+        "FEEDS_ETL_CATALOG": project.lake.catalog,
+        "FEEDS_ETL_DATA_PATH": project.lake.data_path,
+        "FEEDS_ETL_DATABASE": str(project.root / "feeds.duckdb"),
     }
 
 
@@ -82,29 +83,33 @@ def test_malformed_feed_list_via_make_run(project: Project) -> None:
     done = make(project, "run")
     assert done.returncode == 2
     assert "unknown key(s) ['colour']" in done.stderr and str(project.feeds_file) in done.stderr
-    assert not project.database.exists()
+    assert not project.catalog.exists()
 
 
+# A notebook user: one transaction held open for the whole test (one snapshot throughout), and fresh sessions.
 READER = r"""
-import sys, time, duckdb
-path, stop_file = sys.argv[1], sys.argv[2]
-held = duckdb.connect(path, read_only=True)          # a session kept open for the whole test
-errors = queries = 0
-import os
+import os, sys, time
+import feeds_etl
+stop_file = sys.argv[1]
+held = feeds_etl.connect()
+held.execute("BEGIN")
+seen = held.execute("SELECT count(*) FROM feed_snapshots").fetchone()[0]
+errors = queries = changed = 0
 while not os.path.exists(stop_file):
-    for con_factory in (lambda: held, lambda: duckdb.connect(path, read_only=True)):
-        try:
-            con = con_factory()
-            con.execute("SELECT count(*), max(last_seen_at) FROM items").fetchall()
-            con.execute("SELECT * FROM search_items('steppe') LIMIT 3").fetchall()
-            queries += 1
-            if con is not held:
-                con.close()
-        except Exception as exc:
-            errors += 1
-            print("reader error:", exc, file=sys.stderr)
-    time.sleep(0.5)
-print(f"{queries} {errors}")
+    try:
+        if held.execute("SELECT count(*) FROM feed_snapshots").fetchone()[0] != seen:
+            changed += 1
+        held.execute("SELECT * FROM search_items('steppe') LIMIT 3").fetchall()
+        with feeds_etl.connect() as fresh:
+            fresh.execute("SELECT count(*), max(last_seen_at) FROM items").fetchall()
+        queries += 1
+    except Exception as exc:
+        errors += 1
+        print("reader error:", exc, file=sys.stderr)
+    time.sleep(0.2)
+held.execute("COMMIT")
+after = held.execute("SELECT count(*) FROM feed_snapshots").fetchone()[0]
+print(f"{queries} {errors} {changed} {seen} {after}")
 """
 
 
@@ -112,7 +117,8 @@ def test_run_and_backfill_together_beside_a_reader(project: Project) -> None:
     assert make(project, "run").returncode == 0  # a database to read exists
     stop = project.root / "stop-reader"
     reader = subprocess.Popen(
-        [sys.executable, "-c", READER, str(project.database), str(stop)],
+        [sys.executable, "-c", READER, str(stop)],
+        env=env_for(project),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -129,9 +135,11 @@ def test_run_and_backfill_together_beside_a_reader(project: Project) -> None:
     reader_out, reader_err = reader.communicate(timeout=60)
     for run, (out, err) in zip(runs, outputs, strict=True):
         assert run.returncode == 0, out + err
-    queries, errors = map(int, reader_out.split())
+    queries, errors, changed, seen, after = map(int, reader_out.split())
     assert errors == 0, reader_err
     assert queries >= 2
+    assert changed == 0  # the held transaction kept its snapshot while both runs committed
+    assert after > seen  # and the reader's next transaction sees what they added
     assert project.query("SELECT count(*), count(DISTINCT item_id) FROM items")[0] == (322, 322)
 
 
@@ -151,7 +159,7 @@ def _lock_is_held(lock_path: Path) -> bool:
 def test_kill_9_mid_run_leaves_previous_state_and_rerun_completes(project: Project, nth_lock: int) -> None:
     """Kill the run the nth time it holds the writer lock (reading or mid-transaction)."""
     env = env_for(project)
-    lock_path = project.database.parent / ".work" / f"{project.database.name}.lock"
+    lock_path = project.catalog.with_name(project.catalog.name + ".lock")
     child = subprocess.Popen(
         [sys.executable, "-m", "feeds_etl", "run"], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, start_new_session=True,
@@ -168,10 +176,8 @@ def test_kill_9_mid_run_leaves_previous_state_and_rerun_completes(project: Proje
         was_held = held
     child.wait(timeout=30)
 
-    if project.database.exists():  # whatever was published is whole and readable
-        con = duckdb.connect(str(project.database), read_only=True)
-        n_items, n_ids = con.execute("SELECT count(*), count(DISTINCT item_id) FROM items").fetchone()
-        con.close()
+    if project.catalog.exists():  # the last committed snapshot is whole and readable
+        n_items, n_ids = project.query("SELECT count(*), count(DISTINCT item_id) FROM items")[0]
         assert n_items == n_ids
     rerun = subprocess.run(
         [sys.executable, "-m", "feeds_etl", "run"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,

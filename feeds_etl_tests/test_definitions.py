@@ -40,9 +40,9 @@ def test_definitions_snapshot() -> None:
     schedule = defs.resolve_schedule_def("feeds_hourly_job_schedule")
     assert schedule.cron_schedule == "5 * * * *"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    compaction = defs.resolve_schedule_def("daily_compaction")
-    assert compaction.job_name == "compact_warehouse_job" and compaction.cron_schedule == "40 3 * * *"
-    assert compaction.default_status == dg.DefaultScheduleStatus.RUNNING
+    upkeep = defs.resolve_schedule_def("daily_lake_maintenance")
+    assert upkeep.job_name == "maintain_lake_job" and upkeep.cron_schedule == "40 3 * * *"
+    assert upkeep.default_status == dg.DefaultScheduleStatus.RUNNING
     checks = sorted(key.name for key in graph.asset_check_keys)
     assert checks == sorted(
         [

@@ -1,5 +1,5 @@
-"""DuckDB: schema, bulk writes, and publishing a consistent copy for readers."""
+"""The lake: DuckLake on DuckDB (catalog + Parquet), its schema, bulk writes, readers and upkeep."""
 
-from feeds_etl.warehouse.store import Warehouse, WarehouseBusy
+from feeds_etl.warehouse.store import LakeConfig, LakeError, Warehouse, WarehouseBusy
 
-__all__ = ["Warehouse", "WarehouseBusy"]
+__all__ = ["LakeConfig", "LakeError", "Warehouse", "WarehouseBusy"]

@@ -44,6 +44,7 @@ VERSION_SCHEMA = pa.schema(
         ("author", pa.string()),
         ("published_at", _TS),
         ("updated_at", _TS),
+        ("published_raw", pa.string()),
         ("summary_html", pa.string()),
         ("content_html", pa.string()),
         ("categories", pa.list_(pa.string())),

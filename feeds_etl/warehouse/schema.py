@@ -1,19 +1,16 @@
-"""The DuckDB schema users query. Tables hold data; views and macros answer common questions.
+"""The lake's schema users query. Tables hold data; views and macros answer common questions.
 
-Every object here must work in a plain DuckDB session (CLI, `duckdb.connect(path, read_only=True)`),
-so views and macros use core SQL only: no extension is needed to read the database.
+Views and macros live in the lake's catalog and are copied into exports (`make export`), so they use core SQL
+only: a plain DuckDB session on an export needs no extension.
 """
 
 from __future__ import annotations
 
 from feeds_etl.search import TOKENIZE_SQL
 
-# Bump when a table changes shape; `migrate` then rebuilds what it must.
-SCHEMA_VERSION = 10
+# Bump when a table changes shape; `migrate` then brings the lake up to date.
+SCHEMA_VERSION = 11
 
-# The long texts (feed bodies, item HTML, cleaned text: nine tenths of the file) are stored ZSTD-compressed. DuckDB
-# would store them as they are, and every run reads, writes and publishes (copies) them: a 1,000-feed first import
-# made a 744 MB file in 25 s; compressed, 131 MB in 21 s. New files only (see `Warehouse._connect`).
 TABLES: dict[str, str] = {
     "feed_snapshots": """
         snapshot_id VARCHAR NOT NULL,
@@ -27,7 +24,7 @@ TABLES: dict[str, str] = {
         last_modified VARCHAR,
         content_type VARCHAR,
         content_sha256 VARCHAR,
-        body BLOB USING COMPRESSION zstd,
+        body BLOB,
         body_bytes BIGINT,
         outcome VARCHAR NOT NULL,
         error VARCHAR,
@@ -78,8 +75,9 @@ TABLES: dict[str, str] = {
         author VARCHAR,
         published_at TIMESTAMPTZ,
         updated_at TIMESTAMPTZ,
-        summary_html VARCHAR USING COMPRESSION zstd,
-        content_html VARCHAR USING COMPRESSION zstd,
+        published_raw VARCHAR,
+        summary_html VARCHAR,
+        content_html VARCHAR,
         categories VARCHAR[]
     """,
     # Which version of each item is current, and when the item was seen: `items` joins it to its version.
@@ -92,7 +90,7 @@ TABLES: dict[str, str] = {
     """,
     "item_text": """
         item_id VARCHAR NOT NULL,
-        text VARCHAR USING COMPRESSION zstd NOT NULL,
+        text VARCHAR NOT NULL,
         word_count INTEGER NOT NULL,
         language VARCHAR,
         reading_time_minutes DOUBLE NOT NULL,
@@ -274,48 +272,10 @@ MACROS: dict[str, str] = {
 }
 
 
-# Changes to tables that already exist, after CREATE TABLE IF NOT EXISTS (idempotent, applied in order).
-# Before the DDL, each when its check finds a table of the old shape: 9 turned the `items` table into a view
-# over item_state and item_versions; 10 numbered the search index's documents and terms.
-UPGRADES_BEFORE_DDL: list[tuple[str, list[str]]] = [
-    (
-        "SELECT 1 FROM information_schema.tables WHERE table_name = 'items' AND table_type = 'BASE TABLE'",
-        [
-            """CREATE TABLE IF NOT EXISTS item_state AS
-               SELECT item_id, entry_sha256, first_seen_at, last_seen_at, version_count FROM items""",
-            "DROP TABLE items",
-        ],
-    ),
-    (
-        "SELECT 1 FROM information_schema.columns WHERE table_name = 'search_terms' AND column_name = 'term'",
-        [
-            """CREATE TABLE search_vocab AS
-               SELECT (row_number() OVER (ORDER BY term))::INTEGER AS term_id, term
-               FROM (SELECT DISTINCT term FROM search_terms)""",
-            """CREATE TABLE _search_docs_v10 AS
-               SELECT item_id, (row_number() OVER (ORDER BY item_id))::INTEGER AS doc_id, doc_length
-               FROM search_docs""",
-            """CREATE TABLE _search_terms_v10 AS
-               SELECT d.doc_id, v.term_id, t.tf FROM search_terms t
-               JOIN _search_docs_v10 d USING (item_id) JOIN search_vocab v USING (term) ORDER BY d.doc_id""",
-            "DROP TABLE search_terms",
-            "DROP TABLE search_docs",
-            "ALTER TABLE _search_terms_v10 RENAME TO search_terms",
-            "ALTER TABLE _search_docs_v10 RENAME TO search_docs",
-        ],
-    ),
-]
-UPGRADES = [
-    # 8: whether a snapshot holds its body, without reading the body column (cold, that reads every blob page)
-    "ALTER TABLE feed_snapshots ADD COLUMN IF NOT EXISTS has_body BOOLEAN DEFAULT false",
-    "UPDATE feed_snapshots SET has_body = (body IS NOT NULL) WHERE has_body IS DISTINCT FROM (body IS NOT NULL)",
-]
-
-
 def ddl_statements() -> list[str]:
     """Idempotent DDL: tables if missing, views and macros always replaced."""
     statements = [f"CREATE TABLE IF NOT EXISTS {name} ({columns})" for name, columns in TABLES.items()]
-    statements.append("CREATE TABLE IF NOT EXISTS _meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    statements.append("CREATE TABLE IF NOT EXISTS _meta (key VARCHAR NOT NULL, value VARCHAR)")
     statements += [f"CREATE OR REPLACE VIEW {name} AS {body}" for name, body in VIEWS.items()]
     statements += [f"CREATE OR REPLACE MACRO {name}{body}" for name, body in MACROS.items()]
     return statements
@@ -334,7 +294,8 @@ COLUMN_DOCS: dict[str, str] = {
     "outcome": "new | unchanged | not_modified | failed | skipped | history",
     "error": "why the attempt failed, NULL on success",
     "item_id": "stable id: feed + guid, else link, else title + date",
-    "published_at": "publication time (UTC); the update time when a feed gives only that",
+    "published_at": "publication time (UTC); the update time when a feed gives only that; NULL when impossible",
+    "published_raw": "the feed's own date text when it was impossible (before 1990 or days ahead), else NULL",
     "categories": "categories exactly as in the feed",
     "first_seen_at": "first snapshot that contained the item",
     "last_seen_at": "latest snapshot that contained the item",

@@ -10,7 +10,7 @@ import duckdb
 import pyarrow as pa
 
 from feeds_etl.warehouse.items import TOUCHED_ITEMS_SQL
-from feeds_etl.warehouse.store import registered
+from feeds_etl.warehouse.store import get_meta, registered, set_meta
 
 # The day an item counts for: when it was published, else updated, else first seen (all UTC).
 ITEM_DAY_SQL = "(coalesce(i.published_at, i.updated_at, i.first_seen_at) AT TIME ZONE 'UTC')::DATE"
@@ -28,8 +28,7 @@ def refresh_item_tags(
     aliases_key: str,
 ) -> int:
     """Re-derive `item_tags` for items seen in the range (all items if the alias map changed)."""
-    stored = con.execute("SELECT value FROM _meta WHERE key = 'tag_aliases'").fetchone()
-    everything = stored is None or stored[0] != aliases_key
+    everything = get_meta(con, "tag_aliases") != aliases_key
     if everything:
         con.execute("CREATE OR REPLACE TEMP TABLE _tag_items AS SELECT item_id FROM items")
     else:  # only items seen in the range whose version changed since they were last tagged
@@ -71,7 +70,7 @@ def refresh_item_tags(
         """INSERT INTO item_tag_sources SELECT item_id, entry_sha256 FROM items
            WHERE item_id IN (SELECT item_id FROM _tag_items)"""
     )
-    con.execute("INSERT OR REPLACE INTO _meta VALUES ('tag_aliases', ?)", [aliases_key])
+    set_meta(con, "tag_aliases", aliases_key)
     return con.execute("SELECT count(*) FROM _tag_items").fetchone()[0]
 
 

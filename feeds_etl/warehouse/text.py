@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass, fields
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
@@ -111,25 +109,6 @@ def load_pending_texts(con: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) 
     return [PendingText(*row) for row in rows]
 
 
-def texts_made(
-    con: duckdb.DuckDBPyConnection, feed_ids: Collection[str], cleaner_version: str
-) -> dict[str, frozenset[tuple[str, str]]]:
-    """Per feed, the (item id, version) pairs the current cleaner has made the text of: what a new body of the
-    feed needs no cleaning for (most of its items, when a feed that changed only its build date is fetched)."""
-    with registered_ids(con, "_feed_ids", "feed_id", feed_ids):
-        rows = con.execute(
-            """SELECT v.feed_id, t.item_id, t.source_sha256
-               FROM item_text t JOIN item_versions v ON v.item_id = t.item_id AND v.entry_sha256 = t.source_sha256
-               SEMI JOIN _feed_ids USING (feed_id)
-               WHERE t.cleaner_version = $cleaner_version""",
-            {"cleaner_version": cleaner_version},
-        ).fetchall()
-    made: dict[str, set[tuple[str, str]]] = {}
-    for feed_id, item_id, source in rows:
-        made.setdefault(feed_id, set()).add((item_id, source))
-    return {feed_id: frozenset(pairs) for feed_id, pairs in made.items()}
-
-
 # A worker's terms as dictionaries: each row holds its item's place among the slice's item ids and its term's
 # among the slice's terms, so each id and term crosses to the writer once. The writer swaps both for the numbers
 # of search_docs and search_vocab (`_save_search_index`).
@@ -220,62 +199,3 @@ def _save_search_index(con: duckdb.DuckDBPyConnection, batch: CleanedBatch) -> N
 def _decode(column: pa.ChunkedArray, values: pa.Array) -> pa.ChunkedArray:
     """A dictionary column whose chunks share one dictionary, with `values[i]` for the dictionary's i-th entry."""
     return pa.chunked_array([pc.take(values, chunk.indices) for chunk in column.chunks], values.type)
-
-
-# -- texts cleaned ahead of the clean step ------------------------------------------------------------------
-
-
-def stage_texts(directory: Path, batch: CleanedBatch) -> None:
-    """Keep texts cleaned during a big import's fetch (before the parse step has merged their items) in Arrow
-    files beside the working database, not in it: users never see text of an item `items` does not show yet. The
-    clean step stores those it still wants (`staged_batches`, `wanted_part`)."""
-    if batch.texts.num_rows == 0:
-        return
-    directory.mkdir(parents=True, exist_ok=True)
-    writing = directory / f".{uuid.uuid4().hex}"  # hidden until complete: a crash leaves no half batch
-    writing.mkdir()
-    for part in fields(batch):
-        table = getattr(batch, part.name)
-        # The stream format, since a batch's dictionary columns change dictionary from one slice to the next.
-        with pa.OSFile(str(writing / f"{part.name}.arrow"), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as out:
-            out.write_table(table)
-    writing.rename(directory / writing.name[1:])
-
-
-def staged_batches(directory: Path) -> Iterator[CleanedBatch]:
-    """The batches `stage_texts` kept, one at a time, memory-mapped."""
-    if not directory.is_dir():
-        return
-    for path in sorted(p for p in directory.iterdir() if not p.name.startswith(".")):
-        parts = {}
-        for part in fields(CleanedBatch):
-            with pa.memory_map(str(path / f"{part.name}.arrow")) as source:
-                parts[part.name] = pa.ipc.open_stream(source).read_all()
-        yield CleanedBatch(**parts)
-
-
-def wanted_part(batch: CleanedBatch, wanted: dict[str, str]) -> CleanedBatch:
-    """The rows of the batch's items whose text `wanted` (item id -> the version the text must be made from)
-    still asks for; those items leave `wanted`. Stems stay whole: a word too many in `search_stems` is harmless."""
-    item_ids = batch.texts.column("item_id").to_pylist()
-    sources = batch.texts.column("source_sha256").to_pylist()
-    if len(set(item_ids)) < len(item_ids):  # two texts of one item: their links and terms cannot be told apart
-        kept = []
-    else:
-        kept = [item_id for item_id, source in zip(item_ids, sources, strict=True) if wanted.get(item_id) == source]
-    for item_id in kept:
-        del wanted[item_id]
-    if len(kept) == len(item_ids):
-        return batch
-    value_set = pa.array(kept, pa.string())
-
-    def rows_kept(table: pa.Table) -> pa.Table:
-        return table.filter(pc.is_in(table.column("item_id"), value_set=value_set))
-
-    return CleanedBatch(
-        texts=rows_kept(batch.texts),
-        links=rows_kept(batch.links),
-        terms=rows_kept(batch.terms),
-        docs=rows_kept(batch.docs),
-        stems=batch.stems,
-    )
