@@ -49,8 +49,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import feedparser
 
 from feeds_etl.feeds import Feed
-from feeds_etl.fetch import FetchRequest, FetchResult, FetchSettings, fetch_one
-from feeds_etl.http_pool import HttpPool
+from feeds_etl.fetch import FetchClient, FetchRequest, FetchResult, FetchSettings, fetch_one
 from feeds_etl.parse import MAX_ENTRIES_PER_FEED, parse_entry, sniff_not_a_feed
 
 MODES = ("off", "auto", "wordpress", "rfc5005")
@@ -114,7 +113,7 @@ def fetch_history(
     feed: Feed,
     first_page: FetchResult,
     settings: FetchSettings,
-    client: HttpPool,
+    client: FetchClient,
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> list[FetchResult]:

@@ -14,8 +14,10 @@ import contextlib
 import email.utils
 import functools
 import hashlib
+import http.client
 import socket
 import ssl
+import struct
 import threading
 import zlib
 from collections import Counter
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 GiB = 1024**3
 MiB = 1024**2
@@ -250,6 +253,8 @@ class FeedServer:
             "/redirect/loop-a": (302, {"Location": "/redirect/loop-b"}, b""),
             "/redirect/loop-b": (302, {"Location": "/redirect/loop-a"}, b""),
             "/redirect/to-file": (301, {"Location": "file:///etc/passwd"}, b""),
+            "/redirect/to-metadata": (302, {"Location": "http://169.254.169.254/latest/meta-data/"}, b""),
+            "/redirect/to-private": (302, {"Location": "http://10.0.0.1/feed.xml"}, b""),
             "/redirect/no-location": (301, {}, b""),
             "/redirect/chain-1": (301, {"Location": "/redirect/chain-2"}, b""),
             "/redirect/chain-2": (308, {"Location": "/redirect/chain-3"}, b""),
@@ -273,6 +278,7 @@ class FeedServer:
         self.routes["/close-early"] = _close_early
         self.routes["/drop-first"] = _drop_first
         self.routes["/drop-always"] = _drop
+        self.routes["/reset-always"] = _reset
         self.routes["/until-close"] = _until_close
         for name in ("chained", "temporary", "long"):
             self.resources[f"/good/{name}"] = Resource(good_feed(name))
@@ -524,6 +530,15 @@ def _drop(h: _RequestHandler) -> None:
     h.close_connection = True
 
 
+def _reset(h: _RequestHandler) -> None:
+    """Reads the request and resets the connection (RST, not a clean close)."""
+    h.close_connection = True
+    h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    h.wfile.close()
+    h.rfile.close()
+    h.connection.close()  # with no file objects left open on it, this closes the socket, and lingering 0 resets it
+
+
 def _drop_first(h: _RequestHandler) -> None:
     """Hangs up on the first request for it; serves a good feed after."""
     with h.feeds.lock:
@@ -532,6 +547,59 @@ def _drop_first(h: _RequestHandler) -> None:
         _drop(h)
     else:
         _fixed(200, {"Content-Type": "application/rss+xml"}, good_feed("dropped"))(h)
+
+
+class LoopbackProxy:
+    """A plain HTTP proxy on loopback (no CONNECT) that forwards every GET to one feed server, whatever host the
+    request names, and records the absolute URLs it was asked for: a test sees which requests went through it,
+    and nothing reaches beyond loopback."""
+
+    def __init__(self, upstream: FeedServer) -> None:
+        self.upstream = upstream
+        self.requested: list[str] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                proxy.requested.append(self.path)
+                parts = urlsplit(self.path)
+                target = parts.path + (f"?{parts.query}" if parts.query else "")
+                forwarded = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "proxy-connection")}
+                origin = http.client.HTTPConnection("127.0.0.1", proxy.upstream.port, timeout=10)
+                try:
+                    origin.request("GET", target, headers=forwarded)
+                    answer = origin.getresponse()
+                    body = answer.read()
+                finally:
+                    origin.close()
+                self.send_response(answer.status)
+                for name, value in answer.getheaders():
+                    if name.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+
+@contextmanager
+def running_proxy(upstream: FeedServer) -> Iterator[LoopbackProxy]:
+    proxy = LoopbackProxy(upstream)
+    proxy._thread.start()
+    try:
+        yield proxy
+    finally:
+        proxy.httpd.shutdown()
+        proxy.httpd.server_close()
 
 
 @contextmanager

@@ -13,9 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from feeds_etl.feeds import Feed, HistoryImport
-from feeds_etl.fetch import FetchRequest, FetchResult, FetchSettings, fetch_one, make_client
+from feeds_etl.fetch import FetchClient, FetchRequest, FetchResult, FetchSettings, fetch_one, make_client
 from feeds_etl.history import detect_mode, fetch_history, next_history_url, wordpress_page_url
-from feeds_etl.http_pool import HttpPool
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 
@@ -165,16 +164,16 @@ def server() -> Iterator[tuple[str, Site]]:
         thread.join(timeout=10)
 
 
-SETTINGS = FetchSettings(connect_timeout=5, read_timeout=5, deadline=15, concurrency=4)
+SETTINGS = FetchSettings(connect_timeout=5, read_timeout=5, deadline=15, concurrency=4, allow_private_networks=True)
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[HttpPool]:
+def client() -> Iterator[FetchClient]:
     with make_client(SETTINGS) as http:
         yield http
 
 
-def run(base: str, path: str, mode: str, client: HttpPool, max_pages: int = 10) -> list[FetchResult]:
+def run(base: str, path: str, mode: str, client: FetchClient, max_pages: int = 10) -> list[FetchResult]:
     feed = Feed(name="f", url=base + path, history=HistoryImport(mode=mode, max_pages=max_pages))
     first = fetch_one(FetchRequest(feed.feed_id, feed.url), SETTINGS, client)
     assert first.ok, first.error
@@ -190,7 +189,7 @@ def paged(result: FetchResult) -> str:
 
 
 @pytest.mark.parametrize("mode", ["wordpress", "auto"])
-def test_wordpress_four_pages_then_404(server: tuple[str, Site], client: HttpPool, mode: str) -> None:
+def test_wordpress_four_pages_then_404(server: tuple[str, Site], client: FetchClient, mode: str) -> None:
     base, site = server
     before = len(site.hits("/wp/feed/"))
     results = run(base, "/wp/feed/", mode, client)
@@ -202,21 +201,21 @@ def test_wordpress_four_pages_then_404(server: tuple[str, Site], client: HttpPoo
     assert site.hits("/wp/feed/")[before:] == [f"/wp/feed/?paged={n}" if n > 1 else "/wp/feed/" for n in range(1, 6)]
 
 
-def test_wordpress_keeps_other_query_parameters(server: tuple[str, Site], client: HttpPool) -> None:
+def test_wordpress_keeps_other_query_parameters(server: tuple[str, Site], client: FetchClient) -> None:
     base, site = server
     results = run(base, "/wp-params/feed/?lang=en&cat=a%20b", "wordpress", client)
     assert [r.url.split("?", 1)[1] for r in results] == [f"lang=en&cat=a%20b&paged={n}" for n in (2, 3, 4)]
     assert site.hits("/wp-params/feed/?lang=en&cat=a%20b&paged=5")  # asked, answered 404, stopped
 
 
-def test_wordpress_empty_page_ends_the_archive(server: tuple[str, Site], client: HttpPool) -> None:
+def test_wordpress_empty_page_ends_the_archive(server: tuple[str, Site], client: FetchClient) -> None:
     base, site = server
     results = run(base, "/wp-empty/feed/", "wordpress", client)
     assert [paged(r) for r in results] == ["2"]
     assert not site.hits("/wp-empty/feed/?paged=4")
 
 
-def test_max_pages_bounds_the_walk(server: tuple[str, Site], client: HttpPool) -> None:
+def test_max_pages_bounds_the_walk(server: tuple[str, Site], client: FetchClient) -> None:
     base, site = server
     before = len(site.hits("/wp/feed/"))
     results = run(base, "/wp/feed/", "wordpress", client, max_pages=3)
@@ -225,7 +224,7 @@ def test_max_pages_bounds_the_walk(server: tuple[str, Site], client: HttpPool) -
     assert run(base, "/wp/feed/", "wordpress", client, max_pages=1) == []
 
 
-def test_rfc5005_chain_of_three_archives(server: tuple[str, Site], client: HttpPool) -> None:
+def test_rfc5005_chain_of_three_archives(server: tuple[str, Site], client: FetchClient) -> None:
     base, site = server
     for mode in ("rfc5005", "auto"):
         results = run(base, "/rfc/current.xml", mode, client)
@@ -238,27 +237,27 @@ def test_rfc5005_chain_of_three_archives(server: tuple[str, Site], client: HttpP
     assert not site.hits("/never")  # entry-level prev-archive links are not the feed's
 
 
-def test_rfc5005_chain_is_bounded_by_max_pages(server: tuple[str, Site], client: HttpPool) -> None:
+def test_rfc5005_chain_is_bounded_by_max_pages(server: tuple[str, Site], client: FetchClient) -> None:
     base, _ = server
     results = run(base, "/rfc/current.xml", "rfc5005", client, max_pages=2)
     assert [urlsplit(r.url).path for r in results] == ["/rfc/archive/3.xml"]
 
 
-def test_prev_archive_loop_by_url_stops(server: tuple[str, Site], client: HttpPool) -> None:
+def test_prev_archive_loop_by_url_stops(server: tuple[str, Site], client: FetchClient) -> None:
     base, site = server
     results = run(base, "/loop/current.xml", "rfc5005", client, max_pages=50)
     assert [urlsplit(r.url).path for r in results] == ["/loop/a.xml", "/loop/b.xml"]
     assert len(site.hits("/loop/a.xml")) == 1  # never fetched twice
 
 
-def test_prev_archive_loop_by_content_stops(server: tuple[str, Site], client: HttpPool) -> None:
+def test_prev_archive_loop_by_content_stops(server: tuple[str, Site], client: FetchClient) -> None:
     base, site = server
     results = run(base, "/hashloop/current.xml", "rfc5005", client, max_pages=50)
     assert results == []
     assert site.hits("/hashloop/current.xml?copy=1") == ["/hashloop/current.xml?copy=1"]
 
 
-def test_pages_without_new_items_stop(server: tuple[str, Site], client: HttpPool) -> None:
+def test_pages_without_new_items_stop(server: tuple[str, Site], client: FetchClient) -> None:
     base, site = server
     assert run(base, "/wp-same/feed/", "wordpress", client) == []
     assert not site.hits("/wp-same/feed/?paged=3")
@@ -266,7 +265,7 @@ def test_pages_without_new_items_stop(server: tuple[str, Site], client: HttpPool
     assert not site.hits("/wp-identical/feed/?paged=3")
 
 
-def test_server_error_is_reported_and_stops(server: tuple[str, Site], client: HttpPool) -> None:
+def test_server_error_is_reported_and_stops(server: tuple[str, Site], client: FetchClient) -> None:
     base, site = server
     results = run(base, "/wp-500/feed/", "wordpress", client)
     assert [paged(r) for r in results] == ["2", "3"]
@@ -275,13 +274,13 @@ def test_server_error_is_reported_and_stops(server: tuple[str, Site], client: Ht
     assert not site.hits("/wp-500/feed/?paged=4")
 
 
-def test_html_page_is_reported_as_error(server: tuple[str, Site], client: HttpPool) -> None:
+def test_html_page_is_reported_as_error(server: tuple[str, Site], client: FetchClient) -> None:
     base, _ = server
     results = run(base, "/wp-html/feed/", "wordpress", client)
     assert len(results) == 1 and results[0].error == "not a feed: the server returned an HTML page"
 
 
-def test_network_error_is_reported(client: HttpPool) -> None:
+def test_network_error_is_reported(client: FetchClient) -> None:
     # A port that was just free: connection refused on loopback, reported rather than raised.
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -294,18 +293,18 @@ def test_network_error_is_reported(client: HttpPool) -> None:
     assert results[0].url == f"{url}?paged=2"
 
 
-def test_remote_feed_cannot_lead_to_a_local_file(server: tuple[str, Site], client: HttpPool) -> None:
+def test_remote_feed_cannot_lead_to_a_local_file(server: tuple[str, Site], client: FetchClient) -> None:
     base, _ = server
     assert run(base, "/evil/current.xml", "rfc5005", client) == []
 
 
-def test_auto_on_an_ordinary_feed_does_nothing(server: tuple[str, Site], client: HttpPool) -> None:
+def test_auto_on_an_ordinary_feed_does_nothing(server: tuple[str, Site], client: FetchClient) -> None:
     base, site = server
     assert run(base, "/plain/feed.xml", "auto", client) == []
     assert site.hits("/plain/feed.xml") == ["/plain/feed.xml"]
 
 
-def test_off_failed_or_unmodified_first_page_does_nothing(server: tuple[str, Site], client: HttpPool) -> None:
+def test_off_failed_or_unmodified_first_page_does_nothing(server: tuple[str, Site], client: FetchClient) -> None:
     base, site = server
     url = base + "/wp/feed/"
     before = len(site.requests)
@@ -318,7 +317,7 @@ def test_off_failed_or_unmodified_first_page_does_nothing(server: tuple[str, Sit
     assert len(site.requests) == before
 
 
-def test_never_raises(client: HttpPool) -> None:
+def test_never_raises(client: FetchClient) -> None:
     feed = Feed(name="f", url="http://127.0.0.1:9/feed/", history=HistoryImport(mode="rfc5005"))
     weird = FetchResult("f", feed.url, _now(), http_status=200, body=b"\x00\xff<feed", content_sha256="y")
     assert fetch_history(feed, weird, SETTINGS, client) == []
