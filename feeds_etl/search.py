@@ -131,3 +131,83 @@ def fts_extension_path() -> Path:
     if not path.exists():
         raise RuntimeError(f"fts extension for duckdb {version} not found at {path}; reinstall with make")
     return path
+
+
+# Ranking knobs of SEARCH_ITEMS_MACRO (benchmarks/search_quality.py measures them on a judged set).
+BM25_K1 = 1.2
+BM25_B = 0.5
+# A document shorter than this fraction of the average length counts as that long: a five-word post must not
+# outrank the article by saturating every term at once.
+MIN_LENGTH_FRACTION = 1.0
+# Each query term in the title multiplies the score by 1 + TITLE_WEIGHT / the query's terms (all of them in the
+# title: 1 + TITLE_WEIGHT); multiplying, not adding, so a title alone cannot lift a body that barely matches.
+TITLE_WEIGHT = 0.5
+# Multi-word queries: an item must hold both terms of a two-term query, this fraction of longer queries' terms
+# (rounded down), or as many as the best item holds when none holds that many.
+MIN_SHOULD_MATCH = 0.75
+
+
+def _words_sql(expr: str) -> str:
+    return f"list_filter({TOKENIZE_SQL.format(expr=expr)}, w -> w <> '')"
+
+
+# The `search_items` macro's body: BM25 over title + cleaned text with quoted phrases, a title boost, a minimum
+# should-match and a floor on document length. Core SQL only: readers need no extension.
+SEARCH_ITEMS_MACRO = f"""
+        (query_string) AS TABLE
+        WITH words AS (
+            SELECT DISTINCT unnest({TOKENIZE_SQL.format(expr="query_string")}) AS word
+        ), query_terms AS (
+            SELECT DISTINCT v.term_id, v.term
+            FROM words w LEFT JOIN search_stems s ON s.word = w.word
+            JOIN search_vocab v ON v.term = coalesce(s.stem, w.word)
+            WHERE w.word <> ''
+        ), phrases AS (
+            -- "quoted phrases": their words, in order, must appear in the title or text
+            SELECT ' ' || array_to_string({_words_sql("p")}, ' ') || ' ' AS phrase
+            FROM (SELECT unnest(regexp_extract_all(query_string, '"([^"]+)"', 1)) AS p)
+        ), hits AS MATERIALIZED (
+            -- one pass over the index: only the rows of the query's terms
+            SELECT st.doc_id, st.term_id, st.tf FROM search_terms st SEMI JOIN query_terms USING (term_id)
+        ), stats AS (
+            SELECT count(*) AS n, avg(doc_length) AS avgdl, (SELECT count(*) FROM query_terms) AS terms
+            FROM search_docs
+        ), idf AS (
+            SELECT term_id, ln(1 + (stats.n - count(*) + 0.5) / (count(*) + 0.5)) AS idf
+            FROM hits CROSS JOIN stats GROUP BY term_id, stats.n
+        ), scored AS (
+            SELECT d.item_id, count(*) AS matched,
+                   sum(idf.idf * h.tf * ({BM25_K1} + 1) / (h.tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B}
+                       * greatest(d.doc_length, {MIN_LENGTH_FRACTION} * stats.avgdl) / stats.avgdl))) AS bm25
+            FROM hits h
+            JOIN idf USING (term_id)
+            JOIN search_docs d USING (doc_id)
+            CROSS JOIN stats
+            GROUP BY d.item_id
+        ), eligible AS (
+            -- items holding more of the query's terms first: coverage squared
+            SELECT s.item_id, s.bm25 * (s.matched / stats.terms) ** 2 AS score, stats.terms
+            FROM scored s CROSS JOIN stats
+            WHERE s.matched >= least(CASE WHEN stats.terms <= 2 THEN stats.terms
+                                          ELSE floor(stats.terms * {MIN_SHOULD_MATCH}) END,
+                                     (SELECT max(matched) FROM scored))
+        ), title_words AS (
+            SELECT e.item_id, unnest({TOKENIZE_SQL.format(expr="coalesce(i.title, '')")}) AS word
+            FROM eligible e JOIN items i USING (item_id)
+        ), title_boost AS (
+            SELECT t.item_id, count(DISTINCT q.term_id) AS title_terms
+            FROM (SELECT DISTINCT item_id, word FROM title_words WHERE word <> '') t
+            LEFT JOIN search_stems s ON s.word = t.word
+            JOIN query_terms q ON q.term = coalesce(s.stem, t.word)
+            GROUP BY t.item_id
+        ), phrase_misses AS (
+            SELECT DISTINCT e.item_id
+            FROM eligible e JOIN items i USING (item_id) LEFT JOIN item_text x USING (item_id) CROSS JOIN phrases p
+            WHERE position(p.phrase IN ' ' || array_to_string(
+                {_words_sql("coalesce(i.title, '') || ' ' || coalesce(x.text, '')")}, ' ') || ' ') = 0
+        )
+        SELECT e.item_id, i.title, e.score * (1 + {TITLE_WEIGHT} * coalesce(b.title_terms, 0) / e.terms) AS score
+        FROM eligible e JOIN items i USING (item_id) LEFT JOIN title_boost b USING (item_id)
+        WHERE e.item_id NOT IN (SELECT item_id FROM phrase_misses)
+        ORDER BY score DESC, e.item_id
+"""

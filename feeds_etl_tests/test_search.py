@@ -155,3 +155,53 @@ def test_staged_batches_are_stored_a_few_thousand_texts_at_a_time() -> None:
     assert [batch.texts.num_rows for batch in joined] == [5, 4]
     assert [batch.docs.num_rows for batch in joined] == [5, 4]
     assert joined[0].texts["item_id"].to_pylist() == ["i0", "i1", "i2", "i3", "i4"]
+
+
+# -- ranking, on the judged set of feeds_etl_tests/search_judgments.py ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def judged() -> duckdb.DuckDBPyConnection:
+    import sys
+
+    from feeds_etl.feeds import REPO_ROOT
+    from feeds_etl.search import SEARCH_ITEMS_MACRO
+
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    from search_quality import judged_index
+
+    con = judged_index()
+    con.execute(f"CREATE MACRO search_items{SEARCH_ITEMS_MACRO}")
+    return con
+
+
+def _ranked(con: duckdb.DuckDBPyConnection, query: str) -> list[str]:
+    return [row[0] for row in con.execute("SELECT item_id FROM search_items(?)", [query]).fetchall()]
+
+
+def test_the_article_beats_tiny_posts_sharing_some_of_its_words(judged: duckdb.DuckDBPyConnection) -> None:
+    assert _ranked(judged, "post-quantum cryptography")[0] == "mlkem"
+    assert _ranked(judged, "React state management")[0] == "react-state"
+
+
+def test_multi_word_queries_need_most_of_their_terms(judged: duckdb.DuckDBPyConnection) -> None:
+    ranked = _ranked(judged, "sourdough starter")
+    assert ranked[0] == "sourdough" and "bread-short" not in ranked  # one of two terms is not enough
+    assert _ranked(judged, "sourdough zeppelin")[:2] == ["sourdough", "bread-short"]  # none has both: best coverage
+
+
+def test_quoted_phrases_must_appear_as_written(judged: duckdb.DuckDBPyConnection) -> None:
+    assert _ranked(judged, '"open source"') == ["open-source-funding"]  # not the open kitchen, source of charm
+    assert _ranked(judged, '"machine learning"') == ["machine-learning-fraud"]
+
+
+def test_a_query_term_in_the_title_lifts_an_item(judged: duckdb.DuckDBPyConnection) -> None:
+    assert _ranked(judged, "duckdb")[:2] == ["duckdb-intro", "duckdb-parquet"]
+    assert _ranked(judged, "react hooks")[0] == "react-hooks"
+
+
+def test_mean_reciprocal_rank_on_the_judged_set(judged: duckdb.DuckDBPyConnection) -> None:
+    from feeds_etl_tests.search_judgments import QUERIES
+
+    ranks = [next((n for n, item in enumerate(_ranked(judged, q), 1) if item in rel), None) for q, rel in QUERIES]
+    assert sum(1 / rank for rank in ranks if rank) / len(QUERIES) >= 0.95, ranks

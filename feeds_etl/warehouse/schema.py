@@ -6,7 +6,7 @@ only: a plain DuckDB session on an export needs no extension.
 
 from __future__ import annotations
 
-from feeds_etl.search import TOKENIZE_SQL
+from feeds_etl.search import SEARCH_ITEMS_MACRO
 
 # Bump when a table changes shape; `migrate` then brings the lake up to date.
 SCHEMA_VERSION = 11
@@ -237,38 +237,9 @@ MACROS: dict[str, str] = {
         WHERE day BETWEEN CAST(start_day AS DATE) AND CAST(end_day AS DATE)
         GROUP BY tag ORDER BY item_count DESC, tag
     """,
-    # BM25 (k1=1.2, b=0.75) over title + cleaned text; query words are stemmed through search_stems,
-    # which the pipeline fills with the fts extension's Porter stemmer, so readers need no extension.
-    "search_items": f"""
-        (query_string) AS TABLE
-        WITH words AS (
-            SELECT DISTINCT unnest({TOKENIZE_SQL.format(expr="query_string")}) AS word
-        ), query_terms AS (
-            SELECT DISTINCT v.term_id
-            FROM words w LEFT JOIN search_stems s ON s.word = w.word
-            JOIN search_vocab v ON v.term = coalesce(s.stem, w.word)
-            WHERE w.word <> ''
-        ), hits AS MATERIALIZED (
-            -- one pass over the index: only the rows of the query's terms
-            SELECT st.doc_id, st.term_id, st.tf FROM search_terms st SEMI JOIN query_terms USING (term_id)
-        ), stats AS (
-            SELECT count(*) AS n, avg(doc_length) AS avgdl FROM search_docs
-        ), df AS (
-            SELECT term_id, count(*) AS df FROM hits GROUP BY term_id
-        ), scored AS (
-            SELECT d.item_id,
-                   sum(ln(1 + (stats.n - df.df + 0.5) / (df.df + 0.5))
-                       * h.tf * 2.2 / (h.tf + 1.2 * (1 - 0.75 + 0.75 * d.doc_length / stats.avgdl))) AS score
-            FROM hits h
-            JOIN df USING (term_id)
-            JOIN search_docs d USING (doc_id)
-            CROSS JOIN stats
-            GROUP BY d.item_id
-        )
-        SELECT scored.item_id, i.title, scored.score
-        FROM scored JOIN items i USING (item_id)
-        ORDER BY scored.score DESC, scored.item_id
-    """,
+    # BM25 over title + cleaned text with phrases, a title boost and minimum should-match (feeds_etl.search);
+    # query words are stemmed through search_stems, so readers need no extension.
+    "search_items": SEARCH_ITEMS_MACRO,
 }
 
 
