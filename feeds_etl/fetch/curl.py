@@ -92,9 +92,14 @@ class _Transfer:
         self.host, self.proxied = host, proxied
         self.max_bytes, self.allow_private_networks = settings.max_bytes, settings.allow_private_networks
         self.status: int | None = None
-        self.stopped: str | None = None  # why we aborted the transfer (a cap, an encoding, an address)
+        self.stopped: str | None = None  # why we aborted the transfer (a cap, an encoding)
+        self.refused: str | None = None  # why an address was not connected to
         self.requests_sent = 0
         self._new_response(None, "")
+
+    def release(self) -> None:
+        """Let go of the body: an idle handle must not hold a feed's bytes until its next request."""
+        self.chunks = []
 
     def _new_response(self, status: int | None, reason: str) -> None:
         self.status, self.reason = status, reason
@@ -164,8 +169,8 @@ class _Transfer:
             ip = address.addr[0]
             reason = refusal(ip, self.allow_private_networks)
             if reason is not None:
-                if self.stopped is None:
-                    self.stopped = f"refused: {self.host} resolves to {ip}, {reason}"
+                if self.refused is None:
+                    self.refused = f"refused: {self.host} resolves to {ip}, {reason}"
                 return pycurl.SOCKET_BAD
         return new_socket(address)
 
@@ -256,6 +261,7 @@ class FetchClient:
             assert response is not None
             return response
         finally:
+            handle.transfer.release()
             self._give_back(origin, handle)
 
     def _perform(
@@ -286,6 +292,8 @@ class FetchClient:
             code, message = exc.args[0], str(exc.args[1])
             if transfer.stopped is not None:
                 raise FetchError(transfer.stopped) from None
+            if code == pycurl.E_COULDNT_CONNECT and transfer.refused is not None:
+                raise FetchError(transfer.refused) from None
             if transfer.headers_done and not transfer.keep:
                 pass  # an error page or redirect that broke off while draining: its status says enough
             elif code == pycurl.E_OPERATION_TIMEDOUT:
