@@ -275,6 +275,8 @@ class FeedServer:
         self.routes["/deflate-bomb"] = _bomb("deflate")
         self.routes["/gzip-twice"] = _gzip_twice
         self.routes["/gzip-good"] = _gzip_good
+        self.routes["/gzip-members"] = _gzip_members
+        self.routes["/deflate-raw"] = _deflate_raw
         self.routes["/close-early"] = _close_early
         self.routes["/drop-first"] = _drop_first
         self.routes["/drop-always"] = _drop
@@ -497,6 +499,34 @@ def _gzip_good(h: _RequestHandler) -> None:
     compressor = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     body = compressor.compress(good_feed("gzipped", 4)) + compressor.flush()
     _fixed(200, {"Content-Type": "application/rss+xml", "Content-Encoding": "gzip", "ETag": '"gz1"'}, body)(h)
+
+
+def _gzip_members(h: _RequestHandler) -> None:
+    """A feed gzipped as two members (as `cat a.gz b.gz` makes), then zero padding, each part its own chunk."""
+    feed = good_feed("members", 4)
+    half = len(feed) // 2
+    parts = [_gzip(feed[:half]), _gzip(feed[half:]), bytes(16)]
+    h.send_response(200)
+    h.send_header("Content-Type", "application/rss+xml")
+    h.send_header("Content-Encoding", "gzip")
+    h.send_header("Transfer-Encoding", "chunked")
+    h.end_headers()
+    for part in parts:
+        h.write_chunk(part)
+        h.wfile.flush()
+    h.wfile.write(b"0\r\n\r\n")
+
+
+def _deflate_raw(h: _RequestHandler) -> None:
+    """'deflate' without the zlib wrapper, as many servers send it."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    body = compressor.compress(good_feed("raw-deflate")) + compressor.flush()
+    _fixed(200, {"Content-Type": "application/rss+xml", "Content-Encoding": "deflate"}, body)(h)
+
+
+def _gzip(data: bytes) -> bytes:
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
 
 
 def _close_early(h: _RequestHandler) -> None:

@@ -153,6 +153,10 @@ def test_small_cap_and_gzip_decoding(feed_server: FeedServer, client: FetchClien
     assert len(parse_feed("gz", result.body, result.content_sha256 or "").entries) == 4
     tiny = get(feed_server, client, "/gzip-good", replace(LOOPBACK, max_bytes=500))
     assert tiny.error == "body larger than the 500 bytes cap (after decompression)"
+    members = get(feed_server, client, "/gzip-members")
+    assert members.ok and members.body == good_feed("members", 4), members.error
+    raw = get(feed_server, client, "/deflate-raw")
+    assert raw.ok and raw.body == good_feed("raw-deflate"), raw.error
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,10 @@
 """GETs through libcurl (pycurl): the HTTP itself, kept by people who do only that.
 
-libcurl keeps connections alive, speaks HTTP/2 over TLS, decodes gzip and deflate, goes through proxies, and
-enforces the total deadline (CURLOPT_TIMEOUT_MS), the connect timeout and a stall limit (LOW_SPEED_*). This
-module adds what a feed fetcher needs on top: every connection's address vetted after DNS (OPENSOCKETFUNCTION),
-the body capped after decompression, small error pages drained so their connection serves the next feed, and
-one more try on a fresh connection when a server hangs up before answering.
+libcurl keeps connections alive, speaks HTTP/2 over TLS, goes through proxies, and enforces the total deadline
+(CURLOPT_TIMEOUT_MS), the connect timeout and a stall limit (LOW_SPEED_*). This module adds what a feed fetcher
+needs on top: every connection's address vetted after DNS (OPENSOCKETFUNCTION), the body capped on the wire and
+after decompression, small error pages drained so their connection serves the next feed, and one more try on a
+fresh connection when a server hangs up before answering.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterable
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,9 +35,12 @@ _ACCEPT = (
     "Accept: application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, "
     "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
 )
-# Only what libcurl decodes within our cap; a stack of encodings multiplies a bomb's ratio, so it is refused.
-_ACCEPT_ENCODING = "gzip, deflate"
+# Decoded here with zlib rather than by libcurl, which refuses multi-member gzip and padding after the stream.
+# A stack of encodings multiplies a bomb's ratio, so it is refused.
+_ACCEPT_ENCODING = "Accept-Encoding: gzip, deflate"
 _DECODED = {"gzip", "x-gzip", "deflate"}
+# Decompressed output is produced at most this much at a time, so a bomb never inflates in one go.
+_INFLATE_STEP = 256 * 1024
 # Failures where the server hung up before any of the response came: a GET is safe to send once more.
 _HUNG_UP = {pycurl.E_GOT_NOTHING, pycurl.E_SEND_ERROR, pycurl.E_RECV_ERROR}
 
@@ -108,8 +112,9 @@ class _Transfer:
         self.keep = False
         self.limit = _DRAIN_LIMIT
         self.chunks: list[bytes] = []
-        self.size = 0
-        self.encoded = False  # the body is gzip or deflate, which libcurl decodes as it arrives
+        self.size = 0  # bytes on the wire
+        self.decoded = 0
+        self.inflater: _Inflater | None = None
 
     def header(self, line: bytes) -> int | None:
         # A status line starts a new response: after a 1xx, a proxy's "200 Connection established", or a retry.
@@ -140,24 +145,48 @@ class _Transfer:
         codings = [c.strip().lower() for c in encoding.split(",") if c.strip().lower() not in ("", "identity")]
         if len(codings) > 1 or (codings and codings[0] not in _DECODED):
             return self._stop(f"unsupported Content-Encoding: {encoding[:100]}")
-        self.encoded = bool(codings)
+        if codings:
+            self.inflater = _Inflater(codings[0])
         return None
 
     def _stop(self, reason: str) -> int:
+        """Abort the transfer: a callback that does not take the whole chunk stops libcurl."""
         self.stopped = reason
-        return -1
+        return 0
 
     def write(self, chunk: bytes) -> int | None:
         self.size += len(chunk)
         if self.size > self.limit:
             if not self.keep:
                 return 0  # an error page too big to drain: its connection is closed instead
-            where = "after decompression" if self.encoded else "on the wire"
-            self.stopped = f"body larger than the {size_text(self.max_bytes)} cap ({where})"
-            return 0
-        if self.keep:
+            return self._stop(f"body larger than the {size_text(self.max_bytes)} cap (on the wire)")
+        if not self.keep:
+            return None
+        if self.inflater is None:
             self.chunks.append(chunk)
+            return None
+        try:
+            for data in self.inflater.feed(chunk):
+                if self._keep_decoded(data) is not None:
+                    return 0
+        except zlib.error as exc:
+            return self._stop(f"corrupt {self.inflater.coding} body: {exc}")
         return None
+
+    def _keep_decoded(self, data: bytes) -> int | None:
+        self.decoded += len(data)
+        if self.decoded > self.max_bytes:
+            return self._stop(f"body larger than the {size_text(self.max_bytes)} cap (after decompression)")
+        self.chunks.append(data)
+        return None
+
+    def body(self) -> bytes | None:
+        """The kept body once the transfer completed: a stream cut short gives what it decoded to."""
+        if not self.keep:
+            return None
+        if self.inflater is not None and self._keep_decoded(self.inflater.flush()) is not None:
+            raise FetchError(self.stopped or "")
+        return b"".join(self.chunks)
 
     def prereq(self, *_args: Any) -> int:
         self.requests_sent += 1
@@ -180,6 +209,46 @@ def new_socket(address: Any) -> socket.socket | int:
     return socket.socket(address.family, address.socktype, address.protocol)
 
 
+class _Inflater:
+    """One gzip or deflate layer undone incrementally, a bounded step at a time (bombs stop at the cap)."""
+
+    def __init__(self, coding: str) -> None:
+        self.coding = coding
+        self.gzip = coding != "deflate"
+        self.stream: Any = None
+        self.members = 0
+        self.done = False
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while data and not self.done:
+            if self.stream is None:
+                if self.members:
+                    data = data.lstrip(b"\0")  # padding after a gzip member
+                    if not data:
+                        return
+                wbits = 16 + zlib.MAX_WBITS if self.gzip else _deflate_wbits(data)
+                self.stream = zlib.decompressobj(wbits)
+            out = self.stream.decompress(data, _INFLATE_STEP)
+            if out:
+                yield out
+            if self.stream.eof:
+                data, self.stream = self.stream.unused_data, None
+                self.members += 1
+                self.done = not self.gzip  # another gzip member may follow; nothing after a deflate stream counts
+            else:
+                data = self.stream.unconsumed_tail
+
+    def flush(self) -> bytes:
+        return self.stream.flush() if self.stream is not None else b""
+
+
+def _deflate_wbits(data: bytes) -> int:
+    """'deflate' is meant to be zlib-wrapped, but many servers send raw deflate."""
+    if len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0:
+        return zlib.MAX_WBITS
+    return -zlib.MAX_WBITS
+
+
 class _Handle:
     """A libcurl easy handle with its own connection cache, and the transfer state its callbacks fill."""
 
@@ -193,7 +262,7 @@ class _Handle:
             (pycurl.FOLLOWLOCATION, 0),  # hops are followed by the fetch, which keeps their history
             (pycurl.CAINFO, ca_file),
             (pycurl.USERAGENT, settings.user_agent),
-            (pycurl.ACCEPT_ENCODING, _ACCEPT_ENCODING),
+            (pycurl.HTTP_CONTENT_DECODING, 0),
             (pycurl.CONNECTTIMEOUT_MS, max(1, int(settings.connect_timeout * 1000))),
             (pycurl.LOW_SPEED_LIMIT, 1),
             (pycurl.LOW_SPEED_TIME, max(1, round(settings.read_timeout))),
@@ -250,7 +319,7 @@ class FetchClient:
             reason = refusal(literal, settings.allow_private_networks)
             if reason is not None:
                 raise FetchError(f"refused: {literal} is {reason}")
-        request_headers = [_ACCEPT, *headers]
+        request_headers = [_ACCEPT, _ACCEPT_ENCODING, *headers]
         origin = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
         handle = self._take(origin)
         try:
@@ -302,14 +371,10 @@ class FetchClient:
                 return None  # libcurl already sent it twice when a reused connection had died
             elif code == pycurl.E_PARTIAL_FILE:
                 raise FetchError(_cut_off(curl)) from None
-            elif code == pycurl.E_BAD_CONTENT_ENCODING:
-                coding = transfer.headers.get("content-encoding", "encoded")
-                raise FetchError(f"corrupt {coding} body: {message}") from None
             else:
                 raise FetchError(f"network error: {message}") from None
         status = transfer.status or curl.getinfo(pycurl.RESPONSE_CODE)
-        body = b"".join(transfer.chunks) if transfer.keep else None
-        return Response(url, status, transfer.reason, transfer.headers, body)
+        return Response(url, status, transfer.reason, transfer.headers, transfer.body())
 
     def _timeout(self, curl: pycurl.Curl, url: str, deadline: Deadline) -> FetchError:
         """libcurl reports every timeout alike; which limit it was follows from the clock and the stage."""
