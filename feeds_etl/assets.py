@@ -49,6 +49,8 @@ def raw_feed_xml(
         imported = warehouse.get().import_legacy(Path(warehouse.legacy_database))
         if imported:
             context.log.info(f"imported {warehouse.legacy_database} into the lake: {imported}")
+        elif imported is not None:
+            context.log.warning(f"{warehouse.legacy_database} not imported: the lake already held data")
     archived = pipeline.archive_feeds(
         warehouse.get(),
         feeds,

@@ -196,7 +196,7 @@ def print_summary(result: dg.ExecuteInProcessResult) -> None:
             for feed_id, feed_status, error in failing:
                 print(f"  ! {feed_id} ({feed_status}): {error}")
             top = con.execute(
-                "SELECT tag, count(*) AS n FROM item_tags GROUP BY tag ORDER BY n DESC, tag LIMIT 8"
+                "SELECT tag, sum(item_count) AS n FROM tag_counts GROUP BY tag ORDER BY n DESC, tag LIMIT 8"
             ).fetchall()
             if top:
                 print("  top tags: " + ", ".join(f"{tag} ({n})" for tag, n in top))

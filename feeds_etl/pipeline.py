@@ -35,7 +35,7 @@ from feeds_etl.hours import hour_key
 from feeds_etl.parse import ParsedFeed, parse_feed, sniff_not_a_feed
 from feeds_etl.parse_fast import parse_feed_fast
 from feeds_etl.search import count_terms, token_text
-from feeds_etl.tags import normalise_aliases, normalise_tag
+from feeds_etl.tags import normalise_aliases, normalise_tag, stoplist
 from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse import history as history_store
 from feeds_etl.warehouse import items as items_store
@@ -259,6 +259,7 @@ def _fetch_and_store(
         for result in results:
             health[result.feed_id] = apply_fetch(health[result.feed_id], result)
         snapshot_store.save_health(con, health.values(), set(feed_list.by_id()))
+        snapshot_store.save_feeds(con, feed_list.feeds)
     return due, skipped, snapshots + extra
 
 
@@ -545,12 +546,14 @@ def tag_range(warehouse: Warehouse, feed_list: FeedList | None, first_key: str, 
         report.items_tagged = tag_store.refresh_item_tags(
             con, first_key, last_key, normalise, tag_store.aliases_fingerprint(aliases)
         )
+        tag_store.save_stoplist(con, stoplist(feed_list.tag_stoplist if feed_list else ()))
         tag_store.rebuild_aggregates(con)
         report.item_tags, report.distinct_tags = con.execute(
             "SELECT count(*), count(DISTINCT tag) FROM item_tags"
         ).fetchone()
         report.top_tags = con.execute(
-            "SELECT tag, count(*) AS n FROM item_tags GROUP BY tag ORDER BY n DESC, tag LIMIT 15"
+            """SELECT tag, count(*) AS n FROM item_tags WHERE tag NOT IN (SELECT tag FROM tag_stoplist)
+               GROUP BY tag ORDER BY n DESC, tag LIMIT 15"""
         ).fetchall()
     return report
 

@@ -6,6 +6,7 @@ import base64
 
 import dagster as dg
 import pytest
+import yaml
 
 from feeds_etl.assets import cleaned_text, feed_assets, parsed_items, raw_feed_xml, tag_aggregates
 from feeds_etl.checks import warehouse_checks
@@ -309,3 +310,24 @@ def test_batches_are_bounded_in_size_and_in_count() -> None:
     batches = list(pipeline._batches_by_size(sizes, 20, max_count=3))
     assert [[name for name, _ in batch] for batch in batches] == [["a", "b"], ["c"], ["d", "e", "f"], ["g"]]
     assert [len(batch) for batch in pipeline._batches_by_size(sizes, 100)] == [7]
+
+
+def test_placeholder_tags_stay_in_item_tags_but_not_in_the_aggregates(project: Project, current_hour: str) -> None:
+    """'Uncategorized' is kept as the feed wrote it; tag_counts, tag_cooccurrence and tag_trends leave it out,
+    and so does a tag the feed list adds to `tag_stoplist`."""
+    sample = project.root / "samples" / "bazaar-notes.rss.xml"
+    text = sample.read_text(encoding="utf-8")
+    sample.write_text(text.replace("<category>Climate</category>", "<category>Uncategorized</category>"), "utf-8")
+    listed = yaml.safe_load(project.feeds_file.read_text(encoding="utf-8"))
+    listed["tag_stoplist"] = ["Water"]
+    project.feeds_file.write_text(yaml.safe_dump(listed, allow_unicode=True), encoding="utf-8")
+    assert project.materialize(current_hour).success
+    assert project.query("SELECT count(*) FROM item_tags WHERE tag = 'uncategorized'")[0][0] == 16
+    assert project.query("SELECT count(*) FROM item_tags WHERE tag = 'water'")[0][0] > 0
+    for table, where in [
+        ("tag_counts", "tag IN ('uncategorized', 'water')"),
+        ("tag_cooccurrence", "'uncategorized' IN (tag_a, tag_b) OR 'water' IN (tag_a, tag_b)"),
+        ("tag_trends", "tag IN ('uncategorized', 'water')"),
+    ]:
+        assert project.query(f"SELECT count(*) FROM {table} WHERE {where}")[0][0] == 0, table
+    assert project.query("SELECT count(*) FROM tag_counts WHERE tag = 'kyrgyzstan'")[0][0] > 0

@@ -10,8 +10,9 @@ import pytest
 
 from feeds_etl.pipeline import _clean_slice
 from feeds_etl.search import TOKENIZE_SQL, PorterStemmer, count_terms, token_text, words
-from feeds_etl.warehouse import Warehouse
-from feeds_etl.warehouse.text import CleanedBatch, PendingText, save_texts
+from feeds_etl.warehouse import LakeConfig, Warehouse
+from feeds_etl.warehouse.readers import connect
+from feeds_etl.warehouse.text import PendingText, save_texts
 
 TRICKY = [
     "Hello, World! It's 2026-11-24 — état, ÉTÉ, naïve café",
@@ -83,7 +84,8 @@ def test_an_item_is_found_by_another_form_of_its_words(tmp_path: Path) -> None:
         {"item_id": "a", "doc_length": 7},
         {"item_id": "b", "doc_length": 8},
     ]
-    warehouse = Warehouse(tmp_path / "feeds.duckdb")
+    lake = LakeConfig(str(tmp_path / "feeds.sqlite"), f"{tmp_path}/lake/")
+    warehouse = Warehouse(lake)
     with warehouse.writing() as con:
         con.execute(
             """INSERT INTO item_versions (item_id, entry_sha256, feed_id, title)
@@ -92,8 +94,7 @@ def test_an_item_is_found_by_another_form_of_its_words(tmp_path: Path) -> None:
         con.execute("INSERT INTO item_state SELECT item_id, entry_sha256, now(), now(), 1 FROM item_versions")
         save_texts(con, batch)
         save_texts(con, batch)  # cleaning again replaces, never duplicates
-    with warehouse.published() as con:
-        assert con is not None
+    with connect(config=lake) as con:
         assert con.execute("SELECT item_id FROM search_items('run')").fetchall() == [("a",)]
         assert con.execute("SELECT item_id FROM search_items('BREAD')").fetchall() == [("b",)]
         index = "search_terms JOIN search_docs USING (doc_id) JOIN search_vocab USING (term_id)"
@@ -102,59 +103,6 @@ def test_an_item_is_found_by_another_form_of_its_words(tmp_path: Path) -> None:
         assert con.execute("SELECT count(*) = count(DISTINCT term) FROM search_vocab").fetchone() == (True,)
         assert con.execute("SELECT count(*) FROM search_terms ANTI JOIN search_docs USING (doc_id)").fetchone() == (0,)
         assert con.execute("SELECT count(*) FROM search_stems WHERE word = 'running'").fetchone()[0] == 1
-
-
-def test_staged_texts_come_back_whole_and_are_taken_only_where_still_wanted(tmp_path: Path) -> None:
-    """Texts cleaned during a fetch wait in Arrow files; the clean step takes an item's rows (text, links, terms,
-    document) only if its text is still wanted from that very version, and each item once."""
-    from feeds_etl.warehouse.store import concat_fieldwise
-    from feeds_etl.warehouse.text import stage_texts, staged_batches, wanted_part
-
-    def cleaned(*items: tuple[str, str]) -> CleanedBatch:
-        html = '<p>Bread and soup, <a href="https://example.org/{0}">the {0} recipe</a> and more words here.</p>'
-        return _clean_slice([(PendingText(i, "f", None, None, html.format(i), sha), None) for i, sha in items])
-
-    staged = tmp_path / "staged"
-    # Two slices of one batch: their term dictionaries differ, as the workers' do.
-    first = concat_fieldwise([cleaned(("a", "old-a"), ("b", "sha-b")), cleaned(("c", "sha-c"))])
-    stage_texts(staged, first)
-    stage_texts(staged, cleaned(("a", "sha-a")))
-    stage_texts(staged, cleaned(("d", "sha-d"), ("d", "sha-d2")))  # two texts of one item: never taken
-    stage_texts(staged, cleaned())  # nothing cleaned: nothing staged
-    (staged / ".half-written").mkdir()  # what a crash while staging leaves: ignored
-    batches = list(staged_batches(staged))
-    assert len(batches) == 3
-    assert sorted(b.texts.num_rows for b in batches) == [1, 2, 3]
-    whole = next(b for b in batches if b.texts.num_rows == 3)
-    assert whole.texts.equals(first.texts) and whole.links.equals(first.links)
-    assert whole.terms.to_pylist() == first.terms.to_pylist()
-
-    wanted = {"a": "sha-a", "b": "sha-b", "d": "sha-d"}
-    taken = [wanted_part(batch, wanted) for batch in batches]
-    assert sorted(item for part in taken for item in part.texts["item_id"].to_pylist()) == ["a", "b"]
-    assert wanted == {"d": "sha-d"}  # "a" from its current version only, "c" was not wanted
-    for part in taken:  # an item's links, terms and document go with its text
-        items = set(part.texts["item_id"].to_pylist())
-        assert {row["item_id"] for row in part.links.to_pylist()} == items
-        assert {row["item_id"] for row in part.terms.to_pylist()} == items
-        assert set(part.docs["item_id"].to_pylist()) == items
-    again = wanted_part(whole, wanted)  # "b" was taken: each item once
-    assert again.texts.num_rows == again.links.num_rows == again.terms.num_rows == again.docs.num_rows == 0
-
-
-def test_staged_batches_are_stored_a_few_thousand_texts_at_a_time() -> None:
-    """Each worker task stages a feed or two; the clean step joins them so each write stores enough rows."""
-    from feeds_etl.pipeline import _joined
-
-    def cleaned(count: int, first: int) -> CleanedBatch:
-        numbers = range(first, first + count)
-        return _clean_slice([(PendingText(f"i{n}", "f", None, None, f"<p>Item {n}</p>", "s"), None) for n in numbers])
-
-    batches = [cleaned(3, 0), cleaned(0, 3), cleaned(2, 3), cleaned(4, 5)]
-    joined = list(_joined(batches, 5))
-    assert [batch.texts.num_rows for batch in joined] == [5, 4]
-    assert [batch.docs.num_rows for batch in joined] == [5, 4]
-    assert joined[0].texts["item_id"].to_pylist() == ["i0", "i1", "i2", "i3", "i4"]
 
 
 # -- ranking, on the judged set of feeds_etl_tests/search_judgments.py ------------------------------------

@@ -28,8 +28,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import duckdb
 import pytest
+
+from feeds_etl.warehouse import LakeConfig
+from feeds_etl.warehouse.readers import connect
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -46,7 +48,7 @@ CHROMIUM_ARGS = [
 ]
 ASSETS = ("raw_feed_xml", "parsed_items", "cleaned_text", "tag_aggregates")
 SCHEDULE = "feeds_hourly_job_schedule"
-COMPACTION_SCHEDULE = "daily_compaction"
+COMPACTION_SCHEDULE = "daily_lake_maintenance"
 SENSOR = "feed_list_changes"
 
 DEADLINE_S = 240.0  # start-up, checks, backfill and browser work together; teardown comes on top
@@ -78,7 +80,7 @@ class DagsterUI:
     base_url: str
     process: subprocess.Popen[bytes]
     log_path: Path
-    database: Path
+    lake: LakeConfig
     deadline: Deadline
     location: str = field(default="")
 
@@ -186,11 +188,13 @@ def dagster_ui(tmp_path: Path) -> Iterator[DagsterUI]:
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
-    database = tmp_path / "feeds.duckdb"
+    lake = LakeConfig(str(tmp_path / "feeds.sqlite"), f"{tmp_path / 'lake'}/")
     env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
     env.update(
         DAGSTER_HOME=str(home),
-        FEEDS_ETL_DATABASE=str(database),
+        FEEDS_ETL_CATALOG=lake.catalog,
+        FEEDS_ETL_DATA_PATH=lake.data_path,
+        FEEDS_ETL_DATABASE=str(tmp_path / "feeds.duckdb"),
         FEEDS_ETL_FEEDS=str(REPO_ROOT / "data" / "feeds.yaml"),
         NO_PROXY="127.0.0.1,localhost",
         no_proxy="127.0.0.1,localhost",
@@ -207,7 +211,7 @@ def dagster_ui(tmp_path: Path) -> Iterator[DagsterUI]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    ui = DagsterUI(f"http://127.0.0.1:{port}", process, log_path, database, deadline)
+    ui = DagsterUI(f"http://127.0.0.1:{port}", process, log_path, lake, deadline)
     started = time.monotonic()
     try:
         ui.wait_for("the webserver", lambda: _get_ok(f"{ui.base_url}/server_info"))
@@ -475,13 +479,10 @@ def test_ui_cockpit_in_a_real_browser(dagster_ui: DagsterUI, tmp_path: Path) -> 
         finally:
             browser.close()
 
-    con = duckdb.connect(str(ui.database), read_only=True)
-    try:
+    with connect(read_only=True, config=ui.lake) as con:
         items = con.execute("SELECT count(*) FROM items").fetchone()[0]
         feeds = con.execute("SELECT count(*) FROM feed_health").fetchone()[0]
-    finally:
-        con.close()
-    print(f"{items} items from {feeds} feeds in {ui.database}; test body took {time.monotonic() - started:.1f}s")
+    print(f"{items} items from {feeds} feeds in {ui.lake.catalog}; test body took {time.monotonic() - started:.1f}s")
     if blocked:
         print(f"blocked {len(blocked)} non-loopback request(s), e.g. {blocked[:3]}")
     assert items > 0

@@ -76,6 +76,7 @@ def export(out: Path, config: LakeConfig | None = None) -> dict[str, int]:
         for statement in ddl_statements():
             if statement.startswith("CREATE OR REPLACE"):
                 con.execute(statement)
+        con.execute(f"USE {LAKE}")
         con.execute("DETACH export")
     except BaseException:
         con.close()

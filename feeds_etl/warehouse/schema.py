@@ -9,7 +9,7 @@ from __future__ import annotations
 from feeds_etl.search import SEARCH_ITEMS_MACRO
 
 # Bump when a table changes shape; `migrate` then brings the lake up to date.
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 13
 
 TABLES: dict[str, str] = {
     "feed_snapshots": """
@@ -48,6 +48,16 @@ TABLES: dict[str, str] = {
         redirect_target VARCHAR,
         redirect_seen INTEGER NOT NULL,
         in_feed_list BOOLEAN NOT NULL
+    """,
+    # The feed list as of the latest run (titles and folders from OPML, per-feed settings).
+    "feeds": """
+        feed_id VARCHAR NOT NULL,
+        url VARCHAR NOT NULL,
+        title VARCHAR,
+        feed_group VARCHAR,
+        html_url VARCHAR,
+        enabled BOOLEAN NOT NULL,
+        full_text VARCHAR NOT NULL
     """,
     "parsed_contents": """
         feed_id VARCHAR NOT NULL,
@@ -120,6 +130,10 @@ TABLES: dict[str, str] = {
         tag VARCHAR NOT NULL,
         item_count BIGINT NOT NULL
     """,
+    # Placeholder categories ("uncategorized", "misc", ...) the aggregates leave out; item_tags keeps them.
+    "tag_stoplist": """
+        tag VARCHAR NOT NULL
+    """,
     "tag_cooccurrence": """
         tag_a VARCHAR NOT NULL,
         tag_b VARCHAR NOT NULL,
@@ -187,6 +201,7 @@ VIEWS: dict[str, str] = {
         WITH tagged AS (
             SELECT t.tag, (coalesce(i.published_at, i.first_seen_at) AT TIME ZONE 'UTC')::DATE AS day
             FROM item_tags t JOIN items i USING (item_id)
+            WHERE t.tag NOT IN (SELECT tag FROM tag_stoplist)
         ), bounds AS (SELECT max(day) AS today FROM tagged), windows AS (
             SELECT tag,
                    count(*) FILTER (WHERE day > today - 7) AS last_7d,
@@ -222,10 +237,11 @@ VIEWS: dict[str, str] = {
         GROUP BY l.domain
     """,
     "feed_status": """
-        SELECT h.feed_id, h.status, h.url, h.effective_url, h.last_attempt_at, h.last_success_at,
-               h.last_status, h.consecutive_failures, h.last_error, h.next_attempt_at,
+        SELECT h.feed_id, f.feed_group, f.title AS feed_title, h.status, h.url, h.effective_url,
+               h.last_attempt_at, h.last_success_at, h.last_status, h.consecutive_failures, h.last_error,
+               h.next_attempt_at,
                (SELECT count(*) FROM items i WHERE i.feed_id = h.feed_id) AS items
-        FROM feed_health h
+        FROM feed_health h LEFT JOIN feeds f USING (feed_id)
     """,
 }
 
@@ -276,6 +292,7 @@ COLUMN_DOCS: dict[str, str] = {
     "language": "ISO 639-1, detected offline",
     "cleaner_version": "cleaner rules that made this text",
     "day": "published day (UTC)",
+    "feed_group": "the feed's folder in an OPML list, or its `group` key",
     "tag": "normalised tag",
     "item_count": "items with this tag that day in that feed",
 }

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 import duckdb
 import pyarrow as pa
 
+from feeds_etl.feeds import Feed
 from feeds_etl.fetch import FetchResult
 from feeds_etl.health import FeedHealth
 from feeds_etl.warehouse.store import insert_arrow, registered_ids
@@ -139,6 +140,30 @@ def save_health(con: duckdb.DuckDBPyConnection, health: Iterable[FeedHealth], li
     with registered_ids(con, "_listed_ids", "feed_id", listed_feed_ids):
         con.execute("UPDATE feed_health SET in_feed_list = feed_id IN (SELECT feed_id FROM _listed_ids)")
     return len(rows)
+
+
+FEED_SCHEMA = pa.schema(
+    [
+        ("feed_id", pa.string()),
+        ("url", pa.string()),
+        ("title", pa.string()),
+        ("feed_group", pa.string()),
+        ("html_url", pa.string()),
+        ("enabled", pa.bool_()),
+        ("full_text", pa.string()),
+    ]
+)
+
+
+def save_feeds(con: duckdb.DuckDBPyConnection, feeds: Iterable[Feed]) -> int:
+    """The `feeds` table becomes the feed list as it is now."""
+    rows = [
+        {"feed_id": f.feed_id, "url": f.url, "title": f.title, "feed_group": f.group, "html_url": f.html_url,
+         "enabled": f.enabled, "full_text": f.full_text}
+        for f in feeds
+    ]  # fmt: skip
+    con.execute("DELETE FROM feeds")
+    return insert_arrow(con, "feeds", rows, FEED_SCHEMA)
 
 
 def partition_snapshot_counts(

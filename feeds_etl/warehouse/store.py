@@ -181,12 +181,15 @@ def open_lake(config: LakeConfig, read_only: bool, engine: dict[str, Any] | None
         if config.on_s3:
             con.execute(s3_secret_sql())
         path = config.catalog_path
-        if path is not None:
-            if read_only and not path.exists():
-                raise LakeError(f"no lake at {path} yet: run `make run` first (FEEDS_ETL_CATALOG)")
-            path.parent.mkdir(parents=True, exist_ok=True)
-        if not config.on_s3 and not read_only:
-            Path(config.data_path).mkdir(parents=True, exist_ok=True)
+        if path is not None and read_only and not path.exists():
+            raise LakeError(f"no lake at {path} yet: run `make run` first (FEEDS_ETL_CATALOG)")
+        try:
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            if not config.on_s3 and not read_only:
+                Path(config.data_path).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LakeError(f"cannot create the lake ({config.describe()}): {exc}") from None
         try:
             con.execute(config.attach_sql(read_only))
         except duckdb.Error as exc:
@@ -293,7 +296,7 @@ class Warehouse:
 
         if not database.is_file():
             return None
-        with self.writing() as con:
+        with self._lock.held(), self.reading() as con:
             return legacy.import_once(con, database)
 
     def maintain(self, retention: str) -> Maintenance:

@@ -74,19 +74,29 @@ def refresh_item_tags(
     return con.execute("SELECT count(*) FROM _tag_items").fetchone()[0]
 
 
+def save_stoplist(con: duckdb.DuckDBPyConnection, tags: list[str]) -> None:
+    """The placeholder tags the aggregates leave out, as the feed list has them now."""
+    con.execute("DELETE FROM tag_stoplist")
+    with registered(con, "_stoplist", pa.table({"tag": pa.array(tags, pa.string())})):
+        con.execute("INSERT INTO tag_stoplist SELECT DISTINCT tag FROM _stoplist")
+
+
 def rebuild_aggregates(con: duckdb.DuckDBPyConnection) -> None:
-    """tag_counts and tag_cooccurrence from item_tags: milliseconds even at 100k items, always exact."""
+    """tag_counts and tag_cooccurrence from item_tags, placeholders left out: milliseconds even at 100k items,
+    always exact, whichever items and shards wrote item_tags."""
     con.execute("DELETE FROM tag_counts")
     con.execute(
         f"""INSERT INTO tag_counts
             SELECT {ITEM_DAY_SQL} AS day, t.feed_id, t.tag, count(DISTINCT t.item_id)
             FROM item_tags t JOIN items i USING (item_id)
+            WHERE t.tag NOT IN (SELECT tag FROM tag_stoplist)
             GROUP BY ALL"""
     )
     con.execute("DELETE FROM tag_cooccurrence")
     con.execute(
         """INSERT INTO tag_cooccurrence
+           WITH counted AS (SELECT * FROM item_tags WHERE tag NOT IN (SELECT tag FROM tag_stoplist))
            SELECT a.tag, b.tag, count(DISTINCT a.item_id)
-           FROM item_tags a JOIN item_tags b ON a.item_id = b.item_id AND a.tag < b.tag
+           FROM counted a JOIN counted b ON a.item_id = b.item_id AND a.tag < b.tag
            GROUP BY ALL"""
     )
