@@ -12,6 +12,8 @@ Scenarios, in order:
   naive     benchmarks/naive.py on the first --naive-feeds feeds (extrapolated as items/s)
   cold      `python -m feeds_etl run` on an empty database, whole corpus (what `make run` does)
   steady    the same after mutating 5% of the feeds (same hour: a second attempt, mostly 304s)
+  steady10x the archive grown to 10x its size (past hours' bodies), then another steady hour: its time and the
+            bytes it writes must not grow with the archive
   backfill  `python -m feeds_etl backfill --from <now-167h> --to <now>` (re-derives from the archive)
 
     python benchmarks/bench.py                      # full: 1,000 feeds x 25 items (~several minutes)
@@ -50,7 +52,7 @@ sys.path.insert(0, str(HERE))
 
 from corpus import Corpus  # noqa: E402
 
-SCENARIOS = ("fixed", "reference", "libraries", "naive", "cold", "steady", "backfill")
+SCENARIOS = ("fixed", "reference", "libraries", "naive", "cold", "steady", "steady10x", "backfill")
 REFERENCE_TITLES = {
     "reference": "reference (threads + 2 procs of lxml + 1 Arrow load)",
     "libraries": "reference with feedparser + bs4 instead of lxml",
@@ -323,27 +325,61 @@ def product_env(root: Path, feeds_file: Path) -> dict[str, str]:
     return {
         **os.environ,
         "FEEDS_ETL_FEEDS": str(feeds_file),
+        "FEEDS_ETL_CATALOG": str(root / "feeds.sqlite"),
+        "FEEDS_ETL_DATA_PATH": f"{root / 'lake'}/",
         "FEEDS_ETL_DATABASE": str(root / "feeds.duckdb"),
         "DAGSTER_HOME": str(home),
         "PYTHONWARNINGS": "ignore",
     }
 
 
-def db_size_mb(root: Path) -> tuple[float, float]:
-    """(published file, working copy + WAL) in MB."""
-    published = root / "feeds.duckdb"
-    work = [root / ".work" / "feeds.duckdb", root / ".work" / "feeds.duckdb.wal"]
-    size = published.stat().st_size if published.exists() else 0
-    return size / 1e6, sum(p.stat().st_size for p in work if p.exists()) / 1e6
+def lake_bytes(root: Path) -> tuple[int, int]:
+    """(Parquet files, catalog with its WAL) in bytes."""
+    data = sum(p.stat().st_size for p in (root / "lake").rglob("*") if p.is_file())
+    catalog = sum(p.stat().st_size for p in root.glob("feeds.sqlite*") if p.is_file() and not p.name.endswith(".lock"))
+    return data, catalog
 
 
-def count_items(database: Path) -> int:
-    import duckdb
+def lake_mb(root: Path) -> str:
+    data, catalog = lake_bytes(root)
+    return f"{data / 1e6:.0f} (+{catalog / 1e6:.0f} catalog)"
 
-    if not database.exists():
+
+def lake_of(root: Path) -> Any:
+    from feeds_etl.warehouse import LakeConfig
+
+    return LakeConfig(str(root / "feeds.sqlite"), f"{root / 'lake'}/")
+
+
+def count_items(root: Path) -> int:
+    from feeds_etl.warehouse import readers
+
+    if not (root / "feeds.sqlite").exists():
         return 0
-    with duckdb.connect(str(database), read_only=True) as con:
+    with readers.connect(config=lake_of(root)) as con:
         return con.execute("SELECT count(*) FROM items").fetchone()[0]
+
+
+def grow_archive(root: Path, factor: int) -> int:
+    """The archive made `factor` times its size: copies of every stored body in past days' hours, as months of
+    hourly runs leave them. Returns the bytes the lake then holds."""
+    from feeds_etl.warehouse import Warehouse
+
+    warehouse = Warehouse(lake_of(root))
+    for copy in range(1, factor):
+        with warehouse.writing() as con:
+            con.execute(
+                """INSERT INTO feed_snapshots
+                   SELECT * REPLACE (
+                       snapshot_id || '-' || $copy AS snapshot_id,
+                       strftime(fetched_at - to_days($copy * 7), '%Y-%m-%d-%H:00') AS partition_key,
+                       fetched_at - to_days($copy * 7) AS fetched_at,
+                       content_sha256 || '-' || $copy AS content_sha256)
+                   FROM feed_snapshots WHERE has_body AND NOT contains(snapshot_id, '-')""",
+                {"copy": copy},
+            )
+    warehouse.close()
+    return sum(lake_bytes(root))
 
 
 def last_json(output: str) -> dict[str, Any]:
@@ -401,7 +437,7 @@ def main() -> int:
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
     if unknown := set(wanted) - set(SCENARIOS):
         parser.error(f"unknown scenario(s): {sorted(unknown)}")
-    if {"steady", "backfill"} & set(wanted):
+    if {"steady", "steady10x", "backfill"} & set(wanted):
         wanted = list(dict.fromkeys(["cold", *wanted]))  # they build on the cold import
     wanted = [s for s in SCENARIOS if s in wanted]
 
@@ -464,9 +500,9 @@ def main() -> int:
                     "Dagster fixed cost (1 tiny feed)",
                     "1x1",
                     m,
-                    count_items(root / "feeds.duckdb"),
+                    count_items(root),
                     0,
-                    f"{db_size_mb(root)[0]:.1f}",
+                    lake_mb(root),
                     f"import feeds_etl.definitions alone {imp.wall_s:.1f}s",
                 )
             )
@@ -532,8 +568,7 @@ def main() -> int:
         root.mkdir()
         if "cold" in wanted:
             m = product("cold", root, full_list, "run")
-            items = count_items(root / "feeds.duckdb")
-            pub, work = db_size_mb(root)
+            items = count_items(root)
             rows.append(
                 Row.from_run(
                     "product cold import (python -m feeds_etl run)",
@@ -541,23 +576,45 @@ def main() -> int:
                     m,
                     items,
                     items / m.wall_s,
-                    f"{pub:.0f} (+{work:.0f} work copy)",
+                    lake_mb(root),
                     _step_note(m.extra),
                 )
             )
         if "steady" in wanted:
             changed = corpus.mutate(args.mutate)
+            before = sum(lake_bytes(root))
             m = product("steady", root, full_list, "run")
-            pub, work = db_size_mb(root)
+            written = sum(lake_bytes(root)) - before
+            results["steady"]["bytes_written"] = written
             rows.append(
                 Row.from_run(
                     f"product steady hour ({len(changed)} feeds changed)",
                     f"{args.feeds}x{args.items}",
                     m,
-                    count_items(root / "feeds.duckdb"),
+                    count_items(root),
                     0,
-                    f"{pub:.0f} (+{work:.0f})",
-                    f"http {m.extra.get('http')}; " + _step_note(m.extra),
+                    lake_mb(root),
+                    f"wrote {written / 1e6:.1f} MB to a {before / 1e6:.0f} MB lake; http {m.extra.get('http')}; "
+                    + _step_note(m.extra),
+                )
+            )
+        if "steady10x" in wanted:
+            print("-> growing the archive to 10x", flush=True)
+            grown = grow_archive(root, 10)
+            changed = corpus.mutate(args.mutate)
+            m = product("steady10x", root, full_list, "run")
+            written = sum(lake_bytes(root)) - grown
+            results["steady10x"]["bytes_written"] = written
+            rows.append(
+                Row.from_run(
+                    f"product steady hour, archive 10x ({len(changed)} feeds changed)",
+                    f"{args.feeds}x{args.items}",
+                    m,
+                    count_items(root),
+                    0,
+                    lake_mb(root),
+                    f"wrote {written / 1e6:.1f} MB to a {grown / 1e6:.0f} MB lake; http {m.extra.get('http')}; "
+                    + _step_note(m.extra),
                 )
             )
         if "backfill" in wanted:
@@ -565,15 +622,14 @@ def main() -> int:
             first = (now - timedelta(hours=167)).strftime("%Y-%m-%d-%H:00")
             last = now.strftime("%Y-%m-%d-%H:00")
             m = product("backfill", root, full_list, "backfill", "--from", first, "--to", last)
-            pub, work = db_size_mb(root)
             rows.append(
                 Row.from_run(
                     "product backfill, 168 hourly partitions",
                     f"{args.feeds}x{args.items}",
                     m,
-                    count_items(root / "feeds.duckdb"),
+                    count_items(root),
                     0,
-                    f"{pub:.0f} (+{work:.0f})",
+                    lake_mb(root),
                     f"http {m.extra.get('http')}; materializations {m.extra.get('materializations')}; "
                     + _step_note(m.extra),
                 )
@@ -755,6 +811,12 @@ def print_verdict(rows: list[Row], results: dict[str, Any], args: argparse.Names
     if "steady" in walls:
         verdict = "OK" if walls["steady"] < TARGETS["steady_s"] else "MISSED"
         print(f"steady hourly run:      {walls['steady']:.1f}s   (target < {TARGETS['steady_s']:.0f}s)  {verdict}")
+    if "steady" in results and "steady10x" in results:
+        one, ten = results["steady"], results["steady10x"]
+        print(
+            f"steady hour vs archive:  1x {one['wall_s']:.1f}s, wrote {one['bytes_written'] / 1e6:.1f} MB;"
+            f"  10x {ten['wall_s']:.1f}s, wrote {ten['bytes_written'] / 1e6:.1f} MB"
+        )
 
 
 def print_breakdowns(results: dict[str, Any]) -> None:

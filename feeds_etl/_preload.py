@@ -11,7 +11,8 @@ import pyarrow
 import feeds_etl.clean
 import feeds_etl.parse
 import feeds_etl.parse_fast
-import feeds_etl.pipeline  # where the worker functions live; it imports no Dagster
+import feeds_etl.steps.clean  # where the worker functions live; the steps import no Dagster
+import feeds_etl.steps.parse
 
 # The language model loads on first use; do it here, once, instead of in every worker.
 feeds_etl.clean.detect_language("warm up the language model")

@@ -5,11 +5,13 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from feeds_etl import pipeline, report
+from feeds_etl import report
 from feeds_etl.clean import CLEANER_VERSION
 from feeds_etl.parse import PARSER_VERSION
 from feeds_etl.partitions import hourly_partitions, single_run_backfill
 from feeds_etl.resources import FeedListResource, FetcherResource, WarehouseResource
+from feeds_etl.steps import archive, clean, parse, tags
+from feeds_etl.steps.work import first_and_last
 
 
 class ArchiveConfig(dg.Config):
@@ -51,7 +53,7 @@ def raw_feed_xml(
             context.log.info(f"imported {warehouse.legacy_database} into the lake: {imported}")
         elif imported is not None:
             context.log.warning(f"{warehouse.legacy_database} not imported: the lake already held data")
-    archived = pipeline.archive_feeds(
+    archived = archive.archive_feeds(
         warehouse.get(),
         feeds,
         context.partition_keys,
@@ -76,8 +78,8 @@ def raw_feed_xml(
     metadata=report.table_schema_metadata("items"),
 )
 def parsed_items(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    first, last = pipeline.first_and_last(context.partition_keys)
-    parsed = pipeline.parse_range(warehouse.get(), first, last)
+    first, last = first_and_last(context.partition_keys)
+    parsed = parse.parse_range(warehouse.get(), first, last)
     for feed_id, reason in sorted(parsed.errors.items()):
         context.log.warning(f"feed {feed_id} yielded no items: {reason}")
     return dg.MaterializeResult(metadata=report.parse_metadata(parsed, warehouse.get()))
@@ -96,8 +98,8 @@ def parsed_items(context: dg.AssetExecutionContext, warehouse: WarehouseResource
 def cleaned_text(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, feed_list: FeedListResource
 ) -> dg.MaterializeResult:
-    first, last = pipeline.first_and_last(context.partition_keys)
-    cleaned = pipeline.clean_range(warehouse.get(), feed_list.load(), first, last)
+    first, last = first_and_last(context.partition_keys)
+    cleaned = clean.clean_range(warehouse.get(), feed_list.load(), first, last)
     return dg.MaterializeResult(metadata=report.clean_metadata(cleaned, warehouse.get()))
 
 
@@ -114,9 +116,9 @@ def cleaned_text(
 def tag_aggregates(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, feed_list: FeedListResource
 ) -> dg.MaterializeResult:
-    first, last = pipeline.first_and_last(context.partition_keys)
+    first, last = first_and_last(context.partition_keys)
     store = warehouse.get()
-    tagged = pipeline.tag_range(store, feed_list.load(), first, last)
+    tagged = tags.tag_range(store, feed_list.load(), first, last)
     return dg.MaterializeResult(metadata=report.tag_metadata(tagged, store))
 
 

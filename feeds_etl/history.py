@@ -33,7 +33,7 @@ API
     the last one in the list. Every other returned result is a page that yielded new items, with its own
     ``url``, ``body`` and ``content_sha256``. Never raises. ``now`` (optional) stamps ``fetched_at``.
 
-The caller (``pipeline._fetch_into_archive``) stores the returned pages as extra snapshots of the current
+The caller (``steps.archive``) stores the returned pages as extra snapshots of the current
 hour with outcome ``history``.
 """
 

@@ -8,7 +8,10 @@ from xml.sax.saxutils import escape
 
 import dagster as dg
 
-from feeds_etl.pipeline import ArchiveReport, CleanReport, ParseReport, TagReport
+from feeds_etl.steps.archive import ArchiveReport
+from feeds_etl.steps.clean import CleanReport
+from feeds_etl.steps.parse import ParseReport
+from feeds_etl.steps.tags import TagReport
 from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse.schema import COLUMN_DOCS, table_columns
 

@@ -220,12 +220,12 @@ def test_past_hours_are_never_fetched(project: Project, hours_ago: int) -> None:
 def test_a_new_cleaner_version_re_derives_the_text(
     project: Project, current_hour: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from feeds_etl import pipeline
+    from feeds_etl.steps import clean
 
     project.materialize(current_hour)
-    assert project.query("SELECT DISTINCT cleaner_version FROM item_text") == [(pipeline.CLEANER_VERSION,)]
+    assert project.query("SELECT DISTINCT cleaner_version FROM item_text") == [(clean.CLEANER_VERSION,)]
     monkeypatch.setenv("FEEDS_ETL_WORKERS", "1")  # worker processes would import the real constant
-    monkeypatch.setattr(pipeline, "CLEANER_VERSION", "next")
+    monkeypatch.setattr(clean, "CLEANER_VERSION", "next")
     result = project.materialize(current_hour, selection=[cleaned_text])
     assert result.asset_materializations_for_node("cleaned_text")[0].metadata["items_cleaned"].value == 322
     assert project.query("SELECT DISTINCT cleaner_version FROM item_text") == [("next",)]
@@ -245,10 +245,10 @@ def test_each_asset_commits_what_it_made(project: Project, current_hour: str) ->
 def test_bodies_stored_in_small_batches_give_the_same_archive(
     project: Project, current_hour: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from feeds_etl import pipeline
+    from feeds_etl.steps import archive
 
     # Every fetched body is its own write transaction, stored by the writer thread while the fetch goes on.
-    monkeypatch.setattr(pipeline, "STORE_BATCH_BYTES", 1)
+    monkeypatch.setattr(archive, "STORE_BATCH_BYTES", 1)
     result = project.materialize(current_hour)
     assert result.success
     assert project.query("SELECT count(*), count(body) FROM feed_snapshots") == [(5, 5)]
@@ -262,7 +262,8 @@ def test_small_batches_on_worker_processes_give_the_same_tables(
     project: Project, current_hour: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Many parse and clean batches, each handed to worker processes while the previous one is stored."""
-    from feeds_etl import parallel, pipeline
+    from feeds_etl import parallel
+    from feeds_etl.steps import clean, parse
 
     assert project.materialize(current_hour).success
     fingerprint = """SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM item_versions),
@@ -274,10 +275,10 @@ def test_small_batches_on_worker_processes_give_the_same_tables(
 
     batched = Project(project.root / "batched", project.feeds_file)
     batched.root.mkdir()
-    monkeypatch.setattr(pipeline, "PARSE_BATCH_BYTES", 64 * 1024)
-    monkeypatch.setattr(pipeline, "CLEAN_BATCH_ITEMS", 50)
-    monkeypatch.setattr(pipeline, "PARALLEL_PARSE_BYTES", 0)  # even this small range goes to the worker processes
-    monkeypatch.setattr(pipeline, "PARALLEL_CLEAN_ITEMS", 0)
+    monkeypatch.setattr(parse, "PARSE_BATCH_BYTES", 64 * 1024)
+    monkeypatch.setattr(clean, "CLEAN_BATCH_ITEMS", 50)
+    monkeypatch.setattr(parse, "PARALLEL_PARSE_BYTES", 0)  # even this small range goes to the worker processes
+    monkeypatch.setattr(clean, "PARALLEL_CLEAN_ITEMS", 0)
     monkeypatch.setattr(parallel, "default_workers", lambda: 2)
     result = batched.materialize(current_hour)
     assert result.success
@@ -304,12 +305,12 @@ def test_parse_problems_show_on_every_run_of_the_hour(project: Project, current_
 
 
 def test_batches_are_bounded_in_size_and_in_count() -> None:
-    from feeds_etl import pipeline
+    from feeds_etl.steps.work import batches_by_size
 
     sizes = [("a", 10), ("b", 10), ("c", 25), ("d", 1), ("e", 1), ("f", 1), ("g", 0)]
-    batches = list(pipeline._batches_by_size(sizes, 20, max_count=3))
+    batches = list(batches_by_size(sizes, 20, max_count=3))
     assert [[name for name, _ in batch] for batch in batches] == [["a", "b"], ["c"], ["d", "e", "f"], ["g"]]
-    assert [len(batch) for batch in pipeline._batches_by_size(sizes, 100)] == [7]
+    assert [len(batch) for batch in batches_by_size(sizes, 100)] == [7]
 
 
 def test_placeholder_tags_stay_in_item_tags_but_not_in_the_aggregates(project: Project, current_hour: str) -> None:

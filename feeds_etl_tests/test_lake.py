@@ -160,4 +160,3 @@ def test_extensions_come_from_the_wheels(tmp_path: Path) -> None:
     assert {"ducklake", "sqlite_scanner"} <= loaded
     assert any(home.rglob("ducklake.duckdb_extension"))
     con.close()
-

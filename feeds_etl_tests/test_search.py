@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from feeds_etl.pipeline import _clean_slice
 from feeds_etl.search import TOKENIZE_SQL, PorterStemmer, count_terms, token_text, words
+from feeds_etl.steps.clean import _clean_slice
 from feeds_etl.warehouse import LakeConfig, Warehouse
 from feeds_etl.warehouse.readers import connect
 from feeds_etl.warehouse.text import PendingText, save_texts

@@ -44,8 +44,10 @@ ENGINE_CONFIG = {
 # Long texts (feed bodies, HTML, cleaned text) are most of the lake: zstd Parquet keeps them small.
 PARQUET_COMPRESSION = "zstd"
 # Writes of fewer rows than this are kept in the catalog until the daily maintenance flushes them into Parquet:
-# a steady hour's small writes then leave no tiny files behind (`maintenance` merges the rest).
+# a steady hour's small writes then leave no tiny files behind (`maintenance` merges the rest). Never for the
+# tables of long texts: the catalog would hold feed bodies and HTML uncompressed.
 DATA_INLINING_ROW_LIMIT = 100
+NOT_INLINED = ("feed_snapshots", "item_versions", "item_text")
 DEFAULT_CATALOG = "data/feeds.sqlite"
 DEFAULT_DATA_PATH = "data/lake/"
 LAKE = "lake"  # the alias the lake is attached under in every connection
@@ -103,8 +105,6 @@ class LakeConfig:
             options.append("META_JOURNAL_MODE 'WAL'")
         if read_only:
             options.append("READ_ONLY")
-        else:
-            options.append(f"DATA_INLINING_ROW_LIMIT {DATA_INLINING_ROW_LIMIT}")
         target = self.catalog if self.on_postgres else f"sqlite:{self.catalog}"
         return f"ATTACH {_sql_string('ducklake:' + target)} AS {LAKE} ({', '.join(options)})"
 
@@ -487,9 +487,14 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
         return
     with transaction(con):
         con.execute(f"CALL {LAKE}.set_option('parquet_compression', '{PARQUET_COMPRESSION}')")
+        con.execute(f"CALL {LAKE}.set_option('data_inlining_row_limit', {DATA_INLINING_ROW_LIMIT})")
         for statement in ddl_statements():
             con.execute(statement)
+
         set_meta(con, "schema_version", str(SCHEMA_VERSION))
+    with transaction(con):  # per-table options need the tables committed first
+        for table in NOT_INLINED:
+            con.execute(f"CALL {LAKE}.set_option('data_inlining_row_limit', 0, table_name => '{table}')")
 
 
 def get_meta(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
