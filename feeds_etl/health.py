@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from feeds_etl.fetch import FetchRequest, FetchResult
+from feeds_etl.model import FetchRequest, FetchResult
 
 # A feed that keeps failing is retried after 2, 4, 8 ... hours, at most once a day.
 MAX_BACKOFF = timedelta(hours=24)

@@ -1,13 +1,14 @@
-"""The values a fetch takes and gives: its limits, what to ask for, and what came back."""
+"""A fetch's limits and its helpers; what it asks for and gives back are `feeds_etl.model` values."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from feeds_etl import __version__
+from feeds_etl.model import FetchRequest, FetchResult
 
 PROJECT_URL = "https://github.com/feeds-etl/feeds_etl"
 USER_AGENT = f"feeds_etl/{__version__} (+{PROJECT_URL})"
@@ -33,45 +34,6 @@ class FetchSettings:
     allow_local_files: bool = False  # file:// URLs (and paths, which the feed list turns into file:// URLs)
 
 
-@dataclass(frozen=True)
-class FetchRequest:
-    """What to fetch and what we know from last time (for conditional GET)."""
-
-    feed_id: str
-    url: str
-    etag: str | None = None
-    last_modified: str | None = None
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    """One fetch attempt. `body` is None for 304s and failures."""
-
-    feed_id: str
-    url: str
-    fetched_at: datetime
-    final_url: str | None = None
-    http_status: int | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-    content_type: str | None = None
-    body: bytes | None = None
-    content_sha256: str | None = None
-    error: str | None = None
-    retry_after: datetime | None = None
-    permanent_redirect: str | None = None  # where a 301/308 chain pointed, if any
-    elapsed_ms: float = 0.0
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def not_modified(self) -> bool:
-        return self.http_status == 304
-
-
 def sha256_hex(body: bytes) -> str:
     """The hex SHA-256 of a body: how snapshots tell a changed feed from the same one served again."""
     return hashlib.sha256(body).hexdigest()
@@ -89,3 +51,6 @@ def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
     except (TypeError, ValueError):
         return None
     return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+__all__ = ["USER_AGENT", "FetchRequest", "FetchResult", "FetchSettings", "parse_retry_after", "sha256_hex"]

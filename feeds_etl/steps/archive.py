@@ -23,12 +23,12 @@ from feeds_etl.health import (
 )
 from feeds_etl.history import fetch_history
 from feeds_etl.hours import hour_key
+from feeds_etl.model import Snapshot
 from feeds_etl.parse import sniff_not_a_feed
 from feeds_etl.steps.work import BESIDE_WORKERS, Timings
 from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse import history as history_store
 from feeds_etl.warehouse import snapshots as snapshot_store
-from feeds_etl.warehouse.snapshots import Snapshot
 from feeds_etl.warehouse.store import Session
 
 

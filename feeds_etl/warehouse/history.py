@@ -8,7 +8,7 @@ from datetime import datetime
 import duckdb
 
 from feeds_etl.feeds import Feed
-from feeds_etl.fetch import FetchResult
+from feeds_etl.model import FetchResult
 
 
 def imported(con: duckdb.DuckDBPyConnection) -> set[str]:

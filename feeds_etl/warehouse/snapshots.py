@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import duckdb
 import pyarrow as pa
 
 from feeds_etl.feeds import Feed
-from feeds_etl.fetch import FetchResult
 from feeds_etl.health import FeedHealth
+from feeds_etl.model import FetchResult, Snapshot
 from feeds_etl.warehouse.store import insert_arrow, registered_ids
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -60,16 +60,6 @@ HEALTH_SCHEMA = pa.schema(
 )
 
 OUTCOMES = ("new", "unchanged", "not_modified", "failed", "skipped", "history")
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """One archived attempt: a FetchResult plus what the archive made of it."""
-
-    result: FetchResult
-    partition_key: str
-    outcome: str  # one of OUTCOMES
-    store_body: bool
 
 
 def snapshot_id(result: FetchResult) -> str:
