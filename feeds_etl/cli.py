@@ -132,10 +132,7 @@ def sql_shell(query: str) -> int:
     except LakeError as exc:
         print(f"feeds_etl: {exc}", file=sys.stderr)
         return 2
-    try:
-        return subprocess.call(command)
-    finally:
-        Path(command[2]).unlink(missing_ok=True)
+    return subprocess.call(command)
 
 
 def export_lake(out: str) -> int:

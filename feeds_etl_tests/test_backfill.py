@@ -204,3 +204,21 @@ def test_dagster_cli_partition_range_is_one_run(project: Project) -> None:
     assert runs[0].tags["dagster/asset_partition_range_start"] == start
     assert runs[0].tags["dagster/asset_partition_range_end"] == end
     assert project.query("SELECT count(*) FROM partition_log")[0][0] == 3
+
+
+def test_make_sql_and_make_export_read_the_lake(project: Project) -> None:
+    """The README's quick start: one query through `make sql Q=...`, and a standalone file from `make export`."""
+    assert make(project, "run").returncode == 0
+    done = make(project, "sql", "Q=SELECT count(*) AS items FROM items")
+    assert done.returncode == 0, done.stderr
+    assert "322" in done.stdout
+    out = project.root / "shared" / "feeds.duckdb"
+    exported = make(project, "export", f"OUT={out}")
+    assert exported.returncode == 0, exported.stderr
+    import duckdb
+
+    with duckdb.connect(str(out), read_only=True) as con:  # plain DuckDB, no extension
+        assert con.execute("SELECT count(*) FROM items").fetchone()[0] == 322
+        assert con.execute("SELECT count(*) FROM search_items('Khorasan radicalisation')").fetchone()[0] > 0
+    missing = make(project, "export")
+    assert missing.returncode == 2 and "usage: make export OUT=" in missing.stdout

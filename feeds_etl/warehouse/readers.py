@@ -46,9 +46,9 @@ def sql_shell_command(config: LakeConfig, query: str | None, duckdb_cli: str) ->
     """The DuckDB CLI on the lake, read-only: interactive, or one query printed (`make sql Q=...`)."""
     if config.catalog_path is not None and not config.catalog_path.exists():
         raise LakeError(f"no lake at {config.catalog_path} yet: run `make run` first (FEEDS_ETL_CATALOG)")
-    init = Path(os.environ.get("TMPDIR", "/tmp")) / f"feeds_etl_sql_{os.getpid()}.sql"
-    init.write_text(shell_init_sql(config), encoding="utf-8")
-    command = [duckdb_cli, "-init", str(init)]
+    command = [duckdb_cli]
+    for statement in shell_init_sql(config).splitlines():
+        command += ["-cmd", statement]
     if query:
         command += ["-c", query]
     return command
