@@ -13,6 +13,8 @@ from feeds_etl.checks import warehouse_checks
 from feeds_etl.warehouse import Warehouse
 from feeds_etl_tests.conftest import Project
 
+pytestmark = pytest.mark.slow  # real materializations, a few seconds each
+
 DERIVED_TABLES = [
     "items",
     "item_versions",

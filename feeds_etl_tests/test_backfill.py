@@ -21,6 +21,8 @@ from feeds_etl.partitions import hour_key
 from feeds_etl_tests.conftest import Project
 from feeds_etl_tests.test_assets import DERIVED_TABLES, table_contents
 
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 RUN_TIMEOUT = 240
 
 

@@ -81,3 +81,48 @@ def test_worker_processes_import_no_dagster() -> None:
     Dagster there would cost each run a second of start-up for nothing."""
     code = "import sys, feeds_etl._preload; sys.exit(1 if 'dagster' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT).returncode == 0
+
+
+SNAPSHOT = REPO_ROOT / "feeds_etl_tests" / "snapshots" / "definitions.json"
+
+
+def definitions_summary() -> dict[str, object]:
+    """The public shape of the code location, as plain data: what the UI, the daemon and users rely on."""
+    graph = defs.resolve_asset_graph()
+    assets = {}
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        partitions = node.partitions_def
+        assets[key.to_user_string()] = {
+            "deps": sorted(parent.to_user_string() for parent in node.parent_keys),
+            "group": node.group_name,
+            "partitions": type(partitions).__name__ if partitions else None,
+            "backfill_policy": str(node.backfill_policy.policy_type) if node.backfill_policy else None,
+            "checks": sorted(check.name for check in node.check_keys),
+        }
+    repository = defs.get_repository_def()
+    return {
+        "assets": assets,
+        "jobs": sorted(job.name for job in repository.get_all_jobs() if not job.name.startswith("__")),
+        "schedules": {
+            s.name: {"job": s.job_name, "cron": s.cron_schedule, "status": s.default_status.value}
+            for s in sorted(repository.schedule_defs, key=lambda s: s.name)
+        },
+        "sensors": {s.name: s.default_status.value for s in sorted(repository.sensor_defs, key=lambda s: s.name)},
+        "resources": sorted(defs.resources or {}),
+    }
+
+
+def test_definitions_match_the_recorded_snapshot() -> None:
+    """A change to the graph, jobs, schedules, sensors or resources must be deliberate: record it with
+    `UPDATE_SNAPSHOTS=1 make test` (or the same pytest) and commit feeds_etl_tests/snapshots/definitions.json."""
+    import json
+
+    current = json.dumps(definitions_summary(), indent=2, sort_keys=True) + "\n"
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        SNAPSHOT.parent.mkdir(parents=True, exist_ok=True)
+        SNAPSHOT.write_text(current, encoding="utf-8")
+    assert SNAPSHOT.exists() and SNAPSHOT.read_text(encoding="utf-8") == current, (
+        "the definitions changed; if that is deliberate, record them: UPDATE_SNAPSHOTS=1 "
+        "pytest feeds_etl_tests/test_definitions.py"
+    )

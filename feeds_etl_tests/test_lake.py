@@ -15,6 +15,8 @@ from feeds_etl.resources import WarehouseResource
 from feeds_etl.warehouse import LakeConfig, LakeError, Warehouse, readers
 from feeds_etl_tests.conftest import Project
 
+pytestmark = pytest.mark.slow  # real materializations, a few seconds each
+
 
 def lake_snapshot(result: dg.ExecuteInProcessResult, asset: str = "tag_aggregates") -> int:
     return result.asset_materializations_for_node(asset)[0].metadata["lake_snapshot_id"].value

@@ -13,6 +13,8 @@ from feeds_etl.feeds import REPO_ROOT
 from feeds_etl.warehouse import readers
 from feeds_etl_tests.conftest import Project
 
+pytestmark = pytest.mark.slow  # real materializations, a few seconds each
+
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 README_QUERIES = re.findall(r"```sql\n(.*?)```", README, re.DOTALL)
 # Queries that read the past (`AT (VERSION => n)`, `ducklake_snapshots`) need the lake: an export holds the present.

@@ -33,6 +33,8 @@ import pytest
 from feeds_etl.warehouse import LakeConfig
 from feeds_etl.warehouse.readers import connect
 
+pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
