@@ -25,6 +25,7 @@ from feeds_etl.history import fetch_history
 from feeds_etl.hours import hour_key
 from feeds_etl.model import Snapshot
 from feeds_etl.parse import sniff_not_a_feed
+from feeds_etl import progress
 from feeds_etl.steps.work import BESIDE_WORKERS, Timings
 from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse import history as history_store
@@ -177,7 +178,9 @@ def _fetch_and_store(
     try:
         with report.timings.measure("fetch"):
             batch_bytes = 0
+            fetching = progress.stage("fetch", len(due), "feeds")
             for _index, result in fetch_each([fetch_request(health[f.feed_id]) for f in due], settings, client, now):
+                fetching.advance()
                 result = _complete(result, health[result.feed_id])
                 batch.append(result)
                 if result.feed_id in history_due:

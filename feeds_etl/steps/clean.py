@@ -14,6 +14,7 @@ from feeds_etl import parallel
 from feeds_etl.clean import CLEANER_VERSION, clean_item
 from feeds_etl.feeds import Feed, FeedList
 from feeds_etl.search import count_terms, token_text
+from feeds_etl import progress
 from feeds_etl.steps.work import BESIDE_WORKERS, Timings, batches_by_size, in_workers
 from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse import text as text_store
@@ -97,7 +98,9 @@ def clean_range(
             pending = text_store.pending_text_ids(con, first_key, last_key, CLEANER_VERSION)
         workers = parallel.workers_for(len(pending), PARALLEL_CLEAN_ITEMS, workers)
         batches = list(batches_by_size(pending, CLEAN_BATCH_CHARS, CLEAN_BATCH_ITEMS))
+        cleaning = progress.stage("clean", len(pending), "items")
         for cleaned in in_workers(session, batches, load, _clean_slice, workers, report.timings, "clean"):
+            cleaning.advance(cleaned.texts.num_rows)
             with report.timings.measure("load"), session.writing() as con:
                 text_store.save_texts(con, cleaned)
             report.add(cleaned)

@@ -11,6 +11,7 @@ import duckdb
 from feeds_etl import parallel
 from feeds_etl.parse import ParsedFeed, parse_feed
 from feeds_etl.parse_fast import parse_feed_fast
+from feeds_etl import progress
 from feeds_etl.steps.work import BESIDE_WORKERS, Timings, batches_by_size, in_workers
 from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse import items as items_store
@@ -63,7 +64,9 @@ def parse_range(warehouse: Warehouse, first_key: str, last_key: str, workers: in
             return items_store.load_contents(con, [(feed_id, sha) for feed_id, sha, _ in batch])
 
         batches = list(batches_by_size(pending, PARSE_BATCH_BYTES))
+        parsing = progress.stage("parse", len(pending), "feed bodies")
         for parsed in in_workers(session, batches, load, _parse_slice, workers, report.timings, "parse"):
+            parsing.advance(parsed.contents.num_rows)
             with report.timings.measure("load"), session.writing() as con:
                 report.entries += items_store.save_parsed(con, parsed)
             report.contents_parsed += parsed.contents.num_rows
