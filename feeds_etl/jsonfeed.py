@@ -19,8 +19,7 @@ import json
 import re
 from typing import Any
 
-from feedparser.datetimes import _parse_date
-
+from feeds_etl.feedparser_private import parse_date
 from feeds_etl.parse import (
     _MAX_FIELD_CHARS,
     MAX_ENTRIES_PER_FEED,
@@ -97,7 +96,7 @@ def _raw_entry(item: dict[str, Any], feed_authors: list[dict[str, str]]) -> dict
         value = _text(item.get(field))
         if value:
             raw[key] = value
-            raw[f"{key}_parsed"] = _parse_date(value)
+            raw[f"{key}_parsed"] = parse_date(value)
     if "updated" not in raw and "published" in raw:
         raw["updated"], raw["updated_parsed"] = raw["published"], raw["published_parsed"]
     content_html = _text(item.get("content_html"))

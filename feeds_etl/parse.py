@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import feedparser
-import feedparser.api
+
+from feeds_etl import feedparser_private
 
 # Bump when parsing changes what lands in `items`; stored contents are then parsed again.
 PARSER_VERSION = "4"
@@ -120,22 +121,8 @@ def _safe_entity_value(value: bytes) -> bool:
     return len(value) <= _SAFE_ENTITY_CHARS and not any(c in value for c in b"&%<")
 
 
-def _install_doctype_guard() -> bool:
-    original = getattr(feedparser.api, "replace_doctype", None)
-    if original is None:
-        return False  # feedparser changed: parse_feed neutralises raw bytes instead (UTF-8-compatible only)
-    if getattr(original, "feeds_etl_guard", False):
-        return True
-
-    def guarded_replace_doctype(data: bytes) -> Any:
-        return original(neutralise_doctype(data))
-
-    guarded_replace_doctype.feeds_etl_guard = True  # type: ignore[attr-defined]
-    feedparser.api.replace_doctype = guarded_replace_doctype
-    return True
-
-
-_DOCTYPE_GUARDED = _install_doctype_guard()
+# Without feedparser's hook, parse_feed neutralises the raw bytes instead (UTF-8-compatible encodings only).
+_DOCTYPE_GUARDED = feedparser_private.wrap_replace_doctype(neutralise_doctype)
 
 _XML_DECL_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
 _CHARSET_PARAM = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.IGNORECASE)

@@ -9,37 +9,28 @@ with feedparser. It is built to be equal by construction, not by approximation:
   (which agrees with expat on every case we tried, and is stricter where they differ), no DOCTYPE.
 * Element names are mapped the way feedparser maps them (namespace URI -> its standard prefix, lower-cased),
   and every element in the document is classified: the ones that can change an entry's fields are replayed
-  in document order with feedparser's own rules (ported below, each with a pointer to the original),
+  in document order with feedparser's own rules (ported in `feedparser_private`, each naming the original),
   elements feedparser has no handler for are ignored only when they cannot land in a field we read, a short
   list of handled-but-harmless elements is allowed, and anything else makes us give up.
-* Values are post-processed with feedparser's own pieces (`_parse_date`, `_urljoin`, its cp1252 map), and the
+* Values are post-processed with feedparser's own pieces (its date parser, URL joiner and cp1252 map), and the
   per-entry dicts (keyed as feedparser keys its entries) go through `parse.build_entries` / `parse.parse_entry`,
   the very code `parse_feed` uses for ids, hashes, dates and the choice of author, content and categories.
 
-Speed on benchmarks/corpus.py: 5x parse_feed with the content type and URL the pipeline passes, 4x with
-neither (8-10x on the bundled samples). Most of what remains is shared with parse_feed:
-parse_entry's JSON + SHA-256 of every entry (about half), libxml2 (a quarter) and feedparser's date parser.
+Everything taken from feedparser's internals comes through `feedparser_private`, checked against the feedparser
+version pyproject.toml pins exactly; under any other version this path returns None.
 """
 
 from __future__ import annotations
 
 import codecs
-import contextlib
 import io
 import re
 import urllib.parse
-from collections.abc import Callable
 from typing import Any
 
-from feedparser.api import StrictFeedParser
-from feedparser.datetimes import _parse_date
-from feedparser.encodings import RE_XML_PI_ENCODING, lazy_chardet_encoding, parse_content_type
-from feedparser.html import _cp1252
-from feedparser.mixin import _FeedParserMixin
-from feedparser.urls import _urljoin, make_safe_absolute_uri
-from feedparser.util import FeedParserDict
 from lxml import etree
 
+from feeds_etl import feedparser_private as fp
 from feeds_etl.parse import ParsedFeed, build_entries, dates_warning, field_text
 
 __all__ = ["parse_feed_fast"]
@@ -48,46 +39,6 @@ __all__ = ["parse_feed_fast"]
 class _Bail(Exception):
     """The document needs something only feedparser reproduces exactly."""
 
-
-# -- names: what feedparser calls an element ------------------------------------------------------
-
-# feedparser matches namespace URIs case-insensitively against this table ('' = core RSS/Atom).
-_KNOWN_NS: dict[str, str] = {uri.lower(): prefix for uri, prefix in _FeedParserMixin.namespaces.items()}
-_KNOWN_PREFIXES_LOWER = frozenset(prefix.lower() for prefix in _KNOWN_NS.values() if prefix)
-_HANDLERS = frozenset(name for name in dir(StrictFeedParser) if name.startswith(("_start_", "_end_")))
-
-# Entry keys parse_entry reads (after FeedParserDict's key aliases): an ignored element must not write these.
-_SENSITIVE_KEYS = frozenset(
-    {"id", "link", "title", "author", "authors", "published", "published_parsed", "updated", "updated_parsed"}
-    | {"summary", "content", "tags", "media_category"}
-)
-
-# -- element classes, by feedparser name ----------------------------------------------------------
-
-_TITLE = "title"
-_TITLE_LIKE = frozenset({"title", "dc:title", "media:title"})
-_GUID = frozenset({"guid", "id"})
-_AUTHOR = frozenset({"author", "dc:creator", "dc:author", "itunes:author", "managingeditor"})
-_PUBLISHED = frozenset({"pubdate", "published", "issued", "dcterms:issued"})
-_UPDATED = frozenset({"updated", "modified", "lastbuilddate", "dc:date", "dcterms:modified"})
-_DESCRIPTION = frozenset({"description", "dc:description", "media:description"})
-_SUMMARY = frozenset({"summary", "itunes:summary"})
-_CONTENT_LIKE = frozenset({"content", "content:encoded", "fullitem", "body", "xhtml:body"})
-_CATEGORY = frozenset({"category", "keywords", "dc:subject", "media:category", "itunes:category"})
-_KEYWORD_LISTS = {"media:keywords": None, "itunes:keywords": "http://www.itunes.com/"}
-_ITEMS = frozenset({"item", "entry"})
-_AUTHOR_PARTS = frozenset({"name", "email", "uri", "url", "homepage"})
-# Handled by feedparser, but only into keys parse_entry never reads; allowed with text only.
-_HARMLESS_TEXT = frozenset(
-    {"enclosure", "source", "language", "dc:language", "rights", "copyright", "dc:rights", "created"}
-    | {"dcterms:created", "expirationdate", "dc:publisher", "webmaster", "dc:contributor", "subtitle"}
-    | {"itunes:subtitle", "itunes:image", "itunes:explicit", "itunes:block", "media:thumbnail", "media:player"}
-    | {"media:credit", "media:rating", "media:restriction", "media:license"}
-)
-_MEDIA_CONTAINERS = frozenset({"media:group", "media:content"})
-# feedparser's "special hack" leaves inimage / intextinput set only while children are among these.
-_IMAGE_CHILDREN = frozenset({"title", "link", "description", "url", "width", "height"})
-_TEXTINPUT_CHILDREN = frozenset({"title", "link", "description", "name"})
 
 # What an entry child is, by feedparser name (see _Document._entry).
 (_K_CATEGORY, _K_TITLE, _K_LINK, _K_GUID, _K_PUBLISHED, _K_UPDATED, _K_CONTENT, _K_DESCRIPTION) = range(8)
@@ -99,32 +50,24 @@ _ENTRY_KINDS: dict[str, int] = {
     "title": _K_TITLE,
     "link": _K_LINK,
     "contributor": _K_CONTRIBUTOR,
-    **dict.fromkeys(_GUID, _K_GUID),
-    **dict.fromkeys(_AUTHOR, _K_AUTHOR),
-    **dict.fromkeys(_PUBLISHED, _K_PUBLISHED),
-    **dict.fromkeys(_UPDATED, _K_UPDATED),
-    **dict.fromkeys(_DESCRIPTION, _K_DESCRIPTION),
-    **dict.fromkeys(_SUMMARY, _K_SUMMARY),
+    **dict.fromkeys(fp.GUID, _K_GUID),
+    **dict.fromkeys(fp.AUTHOR, _K_AUTHOR),
+    **dict.fromkeys(fp.PUBLISHED, _K_PUBLISHED),
+    **dict.fromkeys(fp.UPDATED, _K_UPDATED),
+    **dict.fromkeys(fp.DESCRIPTION, _K_DESCRIPTION),
+    **dict.fromkeys(fp.SUMMARY, _K_SUMMARY),
     **dict.fromkeys(("content", "content:encoded", "fullitem"), _K_CONTENT),
-    **dict.fromkeys(_CATEGORY, _K_CATEGORY),
-    **dict.fromkeys(_KEYWORD_LISTS, _K_KEYWORDS),
-    **dict.fromkeys(_HARMLESS_TEXT, _K_HARMLESS),
-    **dict.fromkeys(_MEDIA_CONTAINERS, _K_MEDIA),
+    **dict.fromkeys(fp.CATEGORY, _K_CATEGORY),
+    **dict.fromkeys(fp.KEYWORD_LISTS, _K_KEYWORDS),
+    **dict.fromkeys(fp.HARMLESS_TEXT, _K_HARMLESS),
+    **dict.fromkeys(fp.MEDIA_CONTAINERS, _K_MEDIA),
 }
 _MISSING = object()
+_CHARDET = "chardet"  # stands for feedparser's chardet guess among the encodings it tries
 _ATTRIBUTE_NAMES: dict[str, tuple[str, str]] = {}  # lxml attribute key -> _attribute_names(key)
 _CONTENT_DEFAULT_TYPE = {"content:encoded": "text/html", "fullitem": "text/html"}
 
-_HTML_TYPES = frozenset({"application/xhtml+xml", "text/html"})
 _TEXT_TYPES = frozenset({"text/plain", "text/html"})  # no base64, no inline XHTML: the value is the text
-_EMAIL = re.compile(
-    r"""(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?"""
-)
-_OTHER_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):(?!//)[!-~]*\Z")
-_PLAIN_HTTP_URL = re.compile(
-    r"https?://[A-Za-z0-9._-]+(?::[0-9]*)?(?:/[!-\"$-:<->@-~]*)?(?:\?[!-\"$-~]+)?(?:#[!-~]+)?\Z"
-)
-_C1_CONTROLS = re.compile("[\x80-\x9f]")
 _LINK_ENTITY = re.compile("&([A-Za-z0-9_]+);")
 _FIRST_ELEMENT = re.compile(rb"<\w")
 _PROLOG_DECLARATION = re.compile(rb"<!(?:doctype|entity)", re.IGNORECASE)
@@ -158,86 +101,12 @@ def parse_feed_fast(
 ) -> ParsedFeed | None:
     """Same result as parse.parse_feed for well-formed RSS 2.0 / Atom 1.0 / RSS 1.0, or None when the input
     is outside what this path handles exactly (then the caller uses feedparser)."""
+    if not fp.VERSION_MATCHES:
+        return None  # the rules below are feedparser's at the pinned version only
     try:
         return _Document(feed_id, body, content_sha256, content_type, base_url).parse()
     except Exception:  # _Bail, XMLSyntaxError, or anything unforeseen: feedparser is always the safe answer
         return None
-
-
-# -- feedparser's value rules, ported --------------------------------------------------------------
-
-
-def _fix_text(value: str) -> str:
-    """What mixin.pop() does to every text value after stripping: undo UTF-8-read-as-latin-1, map cp1252."""
-    if value.isascii():
-        return value
-    with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
-        value = value.encode("iso-8859-1").decode("utf-8")
-    # str.translate looks every character up in the dict: only pay for it when there is something to map.
-    return value.translate(_cp1252) if _C1_CONTROLS.search(value) else value
-
-
-def _map_content_type(content_type: str) -> str:
-    """mixin.map_content_type."""
-    content_type = content_type.lower()
-    if content_type in ("text", "plain"):
-        return "text/plain"
-    if content_type == "html":
-        return "text/html"
-    if content_type == "xhtml":
-        return "application/xhtml+xml"
-    return content_type
-
-
-def _sync_author_detail(context: dict[str, Any]) -> None:
-    """mixin._sync_author_detail for key='author', verbatim (object identities matter: see _save_author)."""
-    detail = context.get("authors", [{}])[-1]
-    if detail:
-        name, email = detail.get("name"), detail.get("email")
-        if name and email:
-            context["author"] = f"{name} ({email})"
-        elif name:
-            context["author"] = name
-        elif email:
-            context["author"] = email
-        return
-    author, email = context.get("author"), None
-    if not author:
-        return
-    match = _EMAIL.search(author) if "@" in author else None  # the pattern needs an @
-    if match:
-        email = match.group(0)
-        author = author.replace(email, "").replace("()", "").replace("<>", "").replace("&lt;&gt;", "").strip()
-        if author and author[0] == "(":
-            author = author[1:]
-        if author and author[-1] == ")":
-            author = author[:-1]
-        author = author.strip()
-    if author or email:
-        context.setdefault("author_detail", detail)
-    if author:
-        detail["name"] = author
-    if email:
-        detail["email"] = email
-
-
-def _save_author(context: dict[str, Any], key: str, value: str) -> None:
-    """mixin._save_author: author_detail may be the same dict as an earlier authors[] entry, on purpose."""
-    context.setdefault("author_detail", {})
-    context["author_detail"][key] = value
-    _sync_author_detail(context)
-    context.setdefault("authors", [{}])
-    context["authors"][-1][key] = value
-
-
-def _add_tag(context: dict[str, Any], term: str | None, scheme: str | None, label: str | None) -> None:
-    """mixin._add_tag: duplicates (same term, scheme and label) are dropped."""
-    tags = context.setdefault("tags", [])
-    if not term and not scheme and not label:
-        return
-    value = {"term": term, "scheme": scheme, "label": label}
-    if value not in tags:
-        tags.append(value)
 
 
 # -- the document ----------------------------------------------------------------------------------
@@ -258,7 +127,7 @@ class _Document:
         self.base_scheme = ""
         self.resolver = ("", "")
         self.entries: list[dict[str, Any]] = []
-        self.dates: dict[str, Any] = {}  # date string -> _parse_date result, per document
+        self.dates: dict[str, Any] = {}  # date string -> fp.parse_date result, per document
         # Set by _walk_feed: where the feed title and the entries sit, and what the walk has seen so far.
         self.channel: Any = None
         self.container: Any = None
@@ -297,9 +166,9 @@ class _Document:
             bom, data = "utf-8", data[3:]
         elif data[:4].startswith(_NON_UTF8_MARKERS):
             raise _Bail("UTF-16/32 or EBCDIC")
-        match = RE_XML_PI_ENCODING.match(data)  # encodings.convert_to_utf8, same regex on the same bytes
+        match = fp.XML_PI_ENCODING.match(data)  # encodings.convert_to_utf8, same regex on the same bytes
         xml_encoding = match.group(1).decode("utf-8").lower() if match else ""
-        http_type, http_encoding = parse_content_type(self.headers.get("content-type") or "")
+        http_type, http_encoding = fp.parse_http_content_type(self.headers.get("content-type") or "")
         acceptable = False
         if http_type in ("application/xml", "application/xml-dtd", "application/xml-external-parsed-entity") or (
             http_type.startswith("application/") and http_type.endswith("+xml")
@@ -318,17 +187,10 @@ class _Document:
         if self.headers and not acceptable:
             raise _Bail("NonXMLContentType: parse_feed would carry a warning")
         tried: list[str] = []
-        candidates: tuple[str | Callable[[bytes], str] | None, ...] = (
-            encoding,
-            xml_encoding,
-            bom,
-            lazy_chardet_encoding,
-            "utf-8",
-            "windows-1252",
-            "iso-8859-2",
-        )
+        # encodings.convert_to_utf8's order of guesses; chardet's guess comes fourth.
+        candidates = (encoding, xml_encoding, bom, _CHARDET, "utf-8", "windows-1252", "iso-8859-2")
         for proposed in candidates:
-            if callable(proposed):
+            if proposed is _CHARDET:
                 raise _Bail("chardet would guess")
             if not proposed or proposed in tried:
                 continue
@@ -369,14 +231,14 @@ class _Document:
             # Re-binding the default namespace is harmless: feedparser never looks a name up by it.
             if prefix and bound.setdefault(prefix, uri) != uri:
                 raise _Bail("prefix bound twice")
-            standard = _KNOWN_NS.get(_match_key(uri))
+            standard = fp.KNOWN_NAMESPACES.get(fp.namespace_key(uri))
             if standard is None:
                 if self.unknown_prefix.setdefault(uri, prefix) != prefix:
                     raise _Bail("namespace bound to two prefixes")
                 continue
             declared_standard.add(standard)
             if prefix:
-                if prefix != standard and prefix in _KNOWN_PREFIXES_LOWER:
+                if prefix != standard and prefix in fp.KNOWN_PREFIXES_LOWER:
                     raise _Bail("standard prefix bound to another namespace")
                 known_prefixes[prefix] = standard
         for prefix in self.unknown_prefix.values():
@@ -389,8 +251,8 @@ class _Document:
     def _base_uri(self) -> str:
         """The base URI every element sees (mixin.unknown_starttag re-joins it with itself at each element)."""
         location = self.headers.get("content-location", "")
-        base = make_safe_absolute_uri("", location) or make_safe_absolute_uri(location) or ""
-        step = lambda b: (make_safe_absolute_uri(b, b) or b) if b else _urljoin(b, b)  # noqa: E731
+        base = fp.safe_absolute_uri("", location) or fp.safe_absolute_uri(location) or ""
+        step = lambda b: (fp.safe_absolute_uri(b, b) or b) if b else fp.urljoin(b, b)  # noqa: E731
         once = step(base)
         if step(once) != once:
             raise _Bail("base URI not stable")
@@ -404,7 +266,7 @@ class _Document:
         name = self.names.get(tag)
         if name is None:
             uri, _, local = tag[1:].partition("}") if tag[0] == "{" else ("", "", tag)
-            standard = _KNOWN_NS.get(_match_key(uri))
+            standard = fp.KNOWN_NAMESPACES.get(fp.namespace_key(uri))
             prefix = self.unknown_prefix[uri] if standard is None else standard
             name = f"{prefix}:{local}".lower() if prefix else local.lower()
             self.names[tag] = name
@@ -419,10 +281,10 @@ class _Document:
     def check_inert(self, element: Any) -> None:
         """No feedparser handler and a key no entry field reads, for the element and all its descendants."""
         key = self.name(element).replace(":", "_")
-        mapped = FeedParserDict.keymap.get(key, key)
+        mapped = fp.KEYMAP.get(key, key)
         if isinstance(mapped, list):
             mapped = mapped[0]
-        if f"_start_{key}" in _HANDLERS or f"_end_{key}" in _HANDLERS or mapped in _SENSITIVE_KEYS:
+        if f"_start_{key}" in fp.HANDLERS or f"_end_{key}" in fp.HANDLERS or mapped in fp.SENSITIVE_KEYS:
             raise _Bail(f"unhandled element {key}")
         self.attrs(element)
         for child in element:
@@ -461,33 +323,33 @@ class _Document:
             if not isinstance(child.tag, str):
                 continue
             name = self.name(child)
-            if name in _ITEMS:
+            if name in fp.ITEMS:
                 if parent is not self.container:
                     raise _Bail("entry in an odd place")
                 self.title_closed = True
                 self.entries.append(self._entry(child))
-            elif name in _TITLE_LIKE:
-                if name != _TITLE or parent is not self.channel or self.feed_title is not None or self.title_closed:
+            elif name in fp.TITLE_LIKE:
+                if name != fp.TITLE or parent is not self.channel or self.feed_title is not None or self.title_closed:
                     raise _Bail("a feed-level title feedparser may store over the feed title, or not at all")
                 _content_type(self.attrs(child), "text/plain")
                 self.feed_title = _value(child)
                 self.title_closed = True
-            elif name in _CONTENT_LIKE:
+            elif name in fp.CONTENT_LIKE:
                 raise _Bail("content outside entries sets feedparser's hasContent")
-            elif name in _SUMMARY:
+            elif name in fp.SUMMARY:
                 # A second feed-level summary (or a description after one) is read as content (hasContent).
                 if self.feed_summary:
                     raise _Bail("two feed-level summaries")
                 self.feed_summary = True
                 self.attrs(child)
                 _value(child)
-            elif name in _DESCRIPTION:
+            elif name in fp.DESCRIPTION:
                 if self.feed_summary:
                     raise _Bail("feed-level description after a summary")
                 self.attrs(child)
                 _value(child)
             elif name in ("image", "textinput"):
-                self._image(child, _IMAGE_CHILDREN if name == "image" else _TEXTINPUT_CHILDREN)
+                self._image(child, fp.IMAGE_CHILDREN if name == "image" else fp.TEXTINPUT_CHILDREN)
             elif name == "channel" and child is self.channel and parent is not child:
                 self._walk(child)
             elif name in ("channel", "feed", "rss", "rdf:rdf"):
@@ -515,7 +377,7 @@ class _Document:
         """Replays _start_item.._end_item for the children, in document order, with feedparser's rules.
 
         The hot loop of this module, hence inlined: `raw` is what mixin.pop() starts from (the stripped text),
-        `_fix_text` what it ends with; URI elements are resolved in between."""
+        `fp.fix_text` what it ends with; URI elements are resolved in between."""
         entry: dict[str, Any] = {}
         attrs = self.attrs(item)
         if attrs:
@@ -553,44 +415,44 @@ class _Document:
             if kind == _K_CATEGORY:
                 # _start_category / _end_category (media: and itunes: variants)
                 if name == "itunes:category":
-                    _add_tag(entry, attrs.get("text"), "http://www.itunes.com/", None)
+                    fp.add_tag(entry, attrs.get("text"), "http://www.itunes.com/", None)
                 elif attrs or name == "media:category":
                     if name == "media:category":
                         attrs.setdefault("scheme", "http://search.yahoo.com/mrss/category_schema")
-                    _add_tag(entry, attrs.get("term"), attrs.get("scheme", attrs.get("domain")), attrs.get("label"))
+                    fp.add_tag(entry, attrs.get("term"), attrs.get("scheme", attrs.get("domain")), attrs.get("label"))
                 else:
                     entry.setdefault("tags", [])
                 if raw:
-                    value = raw if raw.isascii() else _fix_text(raw)
+                    value = raw if raw.isascii() else fp.fix_text(raw)
                     if value:
                         tags = entry["tags"]
                         if tags and not tags[-1]["term"]:
                             tags[-1]["term"] = value
                         else:
-                            _add_tag(entry, value, None, None)
+                            fp.add_tag(entry, value, None, None)
             elif kind == _K_TITLE:
                 titles += 1
                 if titles > 1:
                     raise _Bail("two titles (title_depth rules)")
                 if attrs:
                     _content_type(attrs, "text/plain")
-                entry["title"] = raw if raw.isascii() else _fix_text(raw)
+                entry["title"] = raw if raw.isascii() else fp.fix_text(raw)
             elif kind == _K_LINK:
                 self._link(entry, attrs, raw)
             elif kind == _K_GUID:
                 # _start_guid/_end_guid: a permalink guid (and every Atom id) is resolved and becomes the link
                 # when there is none yet.
                 is_link = attrs.get("ispermalink", "true") == "true"
-                value = _resolve(self.base, self.base_scheme, raw) if is_link and raw else raw
-                value = value if value.isascii() else _fix_text(value)
+                value = fp.resolve_uri(self.base, self.base_scheme, raw) if is_link and raw else raw
+                value = value if value.isascii() else fp.fix_text(value)
                 entry["id"] = value
                 if is_link:
                     entry.setdefault("link", value)
             elif kind in _DATE_KINDS:
-                value = raw if raw.isascii() else _fix_text(raw)
+                value = raw if raw.isascii() else fp.fix_text(raw)
                 parsed = self.dates.get(value, _MISSING)
                 if parsed is _MISSING:  # Atom's published and updated often agree: parse each string once
-                    parsed = self.dates[value] = _parse_date(value)
+                    parsed = self.dates[value] = fp.parse_date(value)
                 key = "published" if kind == _K_PUBLISHED else "updated"
                 entry[key] = value
                 entry[key + "_parsed"] = parsed
@@ -599,21 +461,21 @@ class _Document:
                 # A description or summary that comes after a summary, before any content, is read as content.
                 has_content = True
                 content_type = _content_type(attrs, _CONTENT_DEFAULT_TYPE.get(name, "text/plain"))
-                value = raw if raw.isascii() else _fix_text(raw)
+                value = raw if raw.isascii() else fp.fix_text(raw)
                 entry.setdefault("content", [])
                 entry["content"].append({"type": content_type, "value": value})
                 entry.setdefault("summary", value)  # copyToSummary: always, for text/plain and text/html
             elif kind in _SUMMARY_KINDS:
                 if attrs:
                     _content_type(attrs, "text/html" if kind == _K_DESCRIPTION else "text/plain")
-                entry["summary"] = raw if raw.isascii() else _fix_text(raw)
+                entry["summary"] = raw if raw.isascii() else fp.fix_text(raw)
             elif kind == _K_KEYWORDS:
                 if attrs:
                     raise _Bail("keywords with attributes")  # feedparser then pops nothing and crashes quietly
-                value = raw if raw.isascii() else _fix_text(raw)
+                value = raw if raw.isascii() else fp.fix_text(raw)
                 for term in value.split(","):
                     if term.strip():
-                        _add_tag(entry, term.strip(), _KEYWORD_LISTS[name], None)
+                        fp.add_tag(entry, term.strip(), fp.KEYWORD_LISTS[name], None)
             # else _K_HARMLESS: text only, checked above
         if sum(1 for part in entry.get("content") or () if part["value"]) > 1:
             raise _Bail("several contents: feedparser's type sniffing picks one")
@@ -629,12 +491,12 @@ class _Document:
             attrs.pop("uri", None)
             attrs["href"] = href
         if "href" in attrs:
-            href = _resolve(self.base, self.base_scheme, attrs["href"])
-            if attrs["rel"] == "alternate" and _map_content_type(attrs["type"]) in _HTML_TYPES:
+            href = fp.resolve_uri(self.base, self.base_scheme, attrs["href"])
+            if attrs["rel"] == "alternate" and fp.map_content_type(attrs["type"]) in fp.HTML_TYPES:
                 entry["link"] = href
             return
-        value = _resolve(self.base, self.base_scheme, raw) if raw else raw
-        value = (value if value.isascii() else _fix_text(value)).replace("&amp;", "&")
+        value = fp.resolve_uri(self.base, self.base_scheme, raw) if raw else raw
+        value = (value if value.isascii() else fp.fix_text(value)).replace("&amp;", "&")
         entry["link"] = _LINK_ENTITY.sub(r"&\g<1>", value) if "&" in value else value
 
     def _author(self, entry: dict[str, Any], element: Any) -> None:
@@ -648,19 +510,19 @@ class _Document:
             name = self.name(part)
             self.attrs(part)
             if name in ("name", "email"):
-                _save_author(entry, name, _raw_value(part))  # pushed with expecting_text=0: no fixing
+                fp.save_author(entry, name, _raw_value(part))  # pushed with expecting_text=0: no fixing
             elif name in ("uri", "url", "homepage"):
-                _save_author(entry, "href", _value(part, self.resolver))
+                fp.save_author(entry, "href", _value(part, self.resolver))
             else:
                 raise _Bail(f"author child {name}")
             own_text.append(part.tail or "")
-        entry["author"] = _fix_text("".join(own_text).strip())
-        _sync_author_detail(entry)
+        entry["author"] = fp.fix_text("".join(own_text).strip())
+        fp.sync_author_detail(entry)
 
     def _contributor(self, element: Any) -> None:
         """Atom contributor: its parts only touch feedparser's contributors list."""
         for part in element:
-            if not isinstance(part.tag, str) or self.name(part) not in _AUTHOR_PARTS:
+            if not isinstance(part.tag, str) or self.name(part) not in fp.AUTHOR_PARTS:
                 raise _Bail("contributor child")
             self.attrs(part)
             _raw_value(part)
@@ -700,7 +562,7 @@ def _attribute_names(key: str) -> tuple[str, str]:
     """(lower-cased local name, 'prefix:name' for a known namespace or ''), for an lxml attribute key."""
     uri, _, local = key[1:].partition("}") if key[0] == "{" else ("", "", key)
     local = local.lower()
-    prefix = _KNOWN_NS.get(uri.lower()) if uri else None
+    prefix = fp.KNOWN_NAMESPACES.get(uri.lower()) if uri else None
     names = (local, f"{prefix}:{local}".lower() if prefix else "")
     if len(_ATTRIBUTE_NAMES) < 4096:  # bounded: attribute names come from the documents
         _ATTRIBUTE_NAMES[key] = names
@@ -720,41 +582,13 @@ def _value(element: Any, base: tuple[str, str] | None = None) -> str:
     scheme), fix the characters."""
     value = _raw_value(element)
     if base is not None and value:
-        value = _resolve(base[0], base[1], value)
-    return value if value.isascii() else _fix_text(value)
-
-
-def _resolve(base: str, base_scheme: str, uri: str) -> str:
-    """feedparser.urls._urljoin(base, uri) (mixin.resolve_uri), with two shortcuts where urllib's urljoin
-    provably gives the URI back unchanged (test_parse_fast checks them against _urljoin):
-
-    * another scheme than the base's (the usual tag:/urn: Atom ids): urljoin returns the URI as given; for a
-      printable-ASCII scheme:rest (rest not starting with //) the scheme is plainly the part before the colon;
-    * an absolute http(s) URL with nothing urlsplit/urlunsplit normalise (upper-case scheme, user info, IPv6
-      hosts, ;params, empty ? or #, whitespace or non-ASCII): urljoin returns it as given (another scheme than
-      the base's) or urlunparse(urlparse(uri)) (the same scheme), which is then the URI itself.
-
-    _urljoin's slash fixer only touches scheme:/// and more slashes, which neither pattern admits."""
-    if not base:
-        # urljoin('', uri) is uri: only the slash fixer (scheme:/// -> scheme://) could change it.
-        return uri if ":///" not in uri else _urljoin(base, uri)
-    match = _OTHER_SCHEME.match(uri)
-    if match is not None and match.group(1).lower() != base_scheme:
-        return uri
-    if _PLAIN_HTTP_URL.match(uri):
-        return uri
-    return _urljoin(base, uri)
+        value = fp.resolve_uri(base[0], base[1], value)
+    return value if value.isascii() else fp.fix_text(value)
 
 
 def _content_type(attrs: dict[str, str], default: str) -> str:
     """mixin.push_content: the declared type, if it leaves the text as it is (no base64, no XHTML)."""
-    content_type = _map_content_type(attrs.get("type", default)) if attrs else default
+    content_type = fp.map_content_type(attrs.get("type", default)) if attrs else default
     if content_type not in _TEXT_TYPES or (attrs and attrs.get("mode") == "base64"):
         raise _Bail(f"content type {content_type}")
     return content_type
-
-
-def _match_key(uri: str) -> str:
-    """The key feedparser looks a namespace up by: lower-cased, any backend.userland.com RSS URI as one."""
-    lowered = uri.lower()
-    return "http://backend.userland.com/rss" if "backend.userland.com/rss" in lowered else lowered
