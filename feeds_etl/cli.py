@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import subprocess
 import sys
@@ -110,9 +109,6 @@ def materialize(first: str, last: str) -> int:
     label = first if first == last else f"{first} .. {last}"
     print(f"feeds_etl: materializing {label} (DAGSTER_HOME={os.environ.get('DAGSTER_HOME', '')})")
     with _instance() as instance:
-        if not gc.isenabled():  # started by `python -m feeds_etl`, which loads with the collector off: see there
-            gc.freeze()
-            gc.enable()
         result = job.execute_in_process(
             run_config=QUIET_LOGS,
             instance=instance,
