@@ -10,7 +10,7 @@ from feeds_etl.clean import CLEANER_VERSION
 from feeds_etl.parse import PARSER_VERSION
 from feeds_etl.partitions import hourly_partitions, single_run_backfill
 from feeds_etl.resources import FeedListResource, FetcherResource, WarehouseResource
-from feeds_etl.steps import archive, clean, parse, tags
+from feeds_etl.steps import archive, articles, clean, parse, tags
 from feeds_etl.steps.work import first_and_last
 
 
@@ -96,10 +96,14 @@ def parsed_items(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     metadata=report.table_schema_metadata("item_text"),
 )
 def cleaned_text(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, feed_list: FeedListResource
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    feed_list: FeedListResource,
+    fetcher: FetcherResource,
 ) -> dg.MaterializeResult:
     first, last = first_and_last(context.partition_keys)
-    cleaned = clean.clean_range(warehouse.get(), feed_list.load(), first, last)
+    fetching = articles.ArticleFetching(fetcher.settings(), fetcher.politeness())
+    cleaned = clean.clean_range(warehouse.get(), feed_list.load(), first, last, fetching=fetching)
     return dg.MaterializeResult(metadata=report.clean_metadata(cleaned, warehouse.get()))
 
 

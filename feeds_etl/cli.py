@@ -199,11 +199,18 @@ def print_summary(result: dg.ExecuteInProcessResult) -> None:
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-                print(f"  step {event.step_key} failed: {event.step_failure_data.error.message.strip()}")
+                print(f"  step {event.step_key} failed: {_root_cause(event.step_failure_data.error)}")
     where = config.describe()
     if con is not None:
         where += f", snapshot {snapshot}"
     print(f"  lake: {where}   (query: make sql)")
+
+
+def _root_cause(error: Any) -> str:
+    """The innermost error's message (Dagster wraps what the step raised in its own execution error)."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return error.message.strip().splitlines()[-1] if error.message.strip() else "unknown error"
 
 
 if __name__ == "__main__":

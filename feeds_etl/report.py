@@ -93,6 +93,12 @@ def clean_metadata(cleaned: CleanReport, warehouse: Warehouse) -> dict[str, Any]
         "items_cleaned": cleaned.cleaned,
         "links_found": cleaned.links,
         "languages": dg.MetadataValue.json(dict(cleaned.languages.most_common())),
+        # Teasers' article pages: requests sent this run, then items by what their page gave.
+        "article_pages_fetched": cleaned.pages.get("requested", 0),
+        "items_with_article": cleaned.articles.get("article", 0),
+        "articles_disallowed": cleaned.articles.get("disallowed", 0),
+        "articles_failed": cleaned.articles.get("failed", 0),
+        "article_pages": dg.MetadataValue.json(dict(cleaned.pages)),
         "durations_s": dg.MetadataValue.json(cleaned.timings.seconds),
     }
 

@@ -6,9 +6,11 @@ import dagster as dg
 
 from feeds_etl.feeds import FeedList, database_from_env, feeds_file_from_env, load_feed_list
 from feeds_etl.fetch import FetchSettings
+from feeds_etl.fetch.polite import Politeness
 from feeds_etl.warehouse import LakeConfig, Warehouse
 
 _DEFAULTS = FetchSettings()
+_POLITENESS = Politeness()
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -41,6 +43,12 @@ class FetcherResource(dg.ConfigurableResource):
     max_redirects: int = _DEFAULTS.max_redirects
     concurrency: int = _DEFAULTS.concurrency
     per_host: int = _DEFAULTS.per_host
+    # Article pages (full_text): connections at once and seconds between request starts, per host.
+    article_per_host: int = _POLITENESS.per_host
+    article_min_delay: float = _POLITENESS.min_delay
+
+    def politeness(self) -> Politeness:
+        return Politeness(per_host=self.article_per_host, min_delay=self.article_min_delay)
 
     def settings(self) -> FetchSettings:
         return FetchSettings(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,8 +20,10 @@ from dagster._core.instance.ref import InstanceRef
 
 from feeds_etl.feeds import REPO_ROOT
 from feeds_etl.partitions import hour_key
+from feeds_etl.warehouse import LakeConfig, readers
 from feeds_etl_tests.conftest import Project
 from feeds_etl_tests.test_assets import DERIVED_TABLES, table_contents
+from feeds_etl_tests.test_lake import add_item
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -224,3 +228,57 @@ def test_make_sql_and_make_export_read_the_lake(project: Project) -> None:
         assert con.execute("SELECT count(*) FROM search_items('Khorasan radicalisation')").fetchone()[0] > 0
     missing = make(project, "export")
     assert missing.returncode == 2 and "usage: make export OUT=" in missing.stdout
+
+
+
+@contextlib.contextmanager
+def lake_on_its_own_disk(path: Path) -> Iterator[Callable[[], None]]:
+    """A data path on a small tmpfs (as root; yields "fill it up"), else a directory whose writes are then
+    refused (yields "make it read-only"): either way the next write of Parquet fails, as on a full disk."""
+    path.mkdir(parents=True)
+    if os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(path)], capture_output=True
+    ).returncode == 0:
+
+        def fill() -> None:
+            with (path / "filler").open("wb") as filler, contextlib.suppress(OSError):
+                while True:
+                    filler.write(b"\0" * (1 << 20))
+                    filler.flush()
+
+        try:
+            yield fill
+        finally:
+            subprocess.run(["umount", "-l", str(path)], check=False)
+        return
+
+    def refuse() -> None:
+        for directory in [path, *[p for p in path.rglob("*") if p.is_dir()]]:
+            directory.chmod(0o555)
+
+    try:
+        yield refuse
+    finally:
+        for directory in [path, *[p for p in path.rglob("*") if p.is_dir()]]:
+            directory.chmod(0o755)
+
+
+def test_a_full_disk_fails_the_run_clearly_and_leaves_the_last_snapshot(project: Project) -> None:
+    disk = project.root / "disk"
+    with lake_on_its_own_disk(disk) as fill_up:
+        env = {**env_for(project), "FEEDS_ETL_DATA_PATH": f"{disk}/"}
+        run = [sys.executable, "-m", "feeds_etl", "run"]
+        first = subprocess.run(run, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+        assert first.returncode == 0, first.stdout[-2000:]
+        lake = LakeConfig(project.lake.catalog, f"{disk}/")
+        with readers.connect(config=lake) as con:
+            items = con.execute("SELECT count(*) FROM items").fetchone()[0]
+        add_item(project.root / "samples" / "bazaar-notes.rss.xml", "after-the-disk-filled-up")
+        fill_up()
+        done = subprocess.run(run, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+        assert done.returncode != 0
+        summary = done.stdout[done.stdout.find("FAILED") :]
+        assert "No space left on device" in summary or "Permission denied" in summary, done.stdout[-3000:]
+        assert ".parquet" in summary  # the message names the file it could not write
+        with readers.connect(config=lake) as con:  # nothing half-written is visible
+            assert con.execute("SELECT count(*) FROM items").fetchone()[0] == items

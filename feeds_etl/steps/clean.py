@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
-from feeds_etl import parallel
+from feeds_etl import parallel, progress
 from feeds_etl.clean import CLEANER_VERSION, clean_item
 from feeds_etl.feeds import Feed, FeedList
 from feeds_etl.search import count_terms, token_text
-from feeds_etl import progress
+from feeds_etl.steps import articles
 from feeds_etl.steps.work import BESIDE_WORKERS, Timings, batches_by_size, in_workers
 from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse import text as text_store
@@ -33,22 +33,30 @@ class CleanReport:
     links: int = 0
     languages: Counter[str] = field(default_factory=Counter)
     timings: Timings = field(default_factory=Timings)
+    pages: Counter[str] = field(default_factory=Counter)  # article page fetches by outcome, "requested": sent
+    articles: Counter[str] = field(default_factory=Counter)  # items by article_status
 
     def add(self, stored: text_store.CleanedBatch) -> None:
         self.cleaned += stored.texts.num_rows
         self.links += stored.links.num_rows
         self.languages.update(language or "unknown" for language in stored.texts["language"].to_pylist())
+        self.articles.update(status for status in stored.texts["article_status"].to_pylist() if status)
 
 
 def _clean_slice(jobs: Sequence[tuple[text_store.PendingText, Feed | None]]) -> text_store.CleanedBatch:
     """Clean some items and index their words for search (runs in worker processes)."""
     texts, links, tokens = [], [], []
     for pending, feed in jobs:
-        cleaned = clean_item(pending.html, pending.title, pending.link, feed.boilerplate if feed else None)
+        chosen = articles.choose_text(
+            pending, feed, clean_item(pending.html, pending.title, pending.link, feed.boilerplate if feed else None)
+        )
+        cleaned = chosen.cleaned
         texts.append(
             {"item_id": pending.item_id, "text": cleaned.text, "word_count": cleaned.word_count,
              "language": cleaned.language, "reading_time_minutes": cleaned.reading_time_minutes,
-             "cleaner_version": CLEANER_VERSION, "source_sha256": pending.source_sha256}
+             "cleaner_version": CLEANER_VERSION, "source_sha256": pending.source_sha256,
+             "text_source": chosen.source, "article_status": chosen.status, "article_error": chosen.error,
+             "article_url": chosen.url}
         )  # fmt: skip
         links += [
             {"item_id": pending.item_id, "position": n, "url": link.url, "domain": link.domain,
@@ -82,8 +90,11 @@ def clean_range(
     first_key: str,
     last_key: str,
     workers: int | None = None,
+    fetching: articles.ArticleFetching | None = None,
 ) -> CleanReport:
-    """Clean items seen in the range whose HTML or cleaner version changed since they were last cleaned."""
+    """Clean items seen in the range whose HTML or cleaner version changed since they were last cleaned.
+    With `fetching`, teasers of the hour under way get their article pages fetched first; otherwise (and for
+    past hours) articles come from the archive alone."""
     report = CleanReport()
     feeds = feed_list.by_id() if feed_list else {}
 
@@ -91,11 +102,21 @@ def clean_range(
         con: duckdb.DuckDBPyConnection, batch: list[tuple[str, str, int]]
     ) -> list[tuple[text_store.PendingText, Feed | None]]:
         texts = text_store.load_pending_texts(con, [item_id for item_id, _, _ in batch])
+        texts = articles.attach_pages(con, texts, feeds)
         return [(text, feeds.get(text.feed_id)) for text in texts]
 
     with warehouse.session(threads=BESIDE_WORKERS) as session:  # one connection for the step
         with session.reading() as con, report.timings.measure("read"):
             pending = text_store.pending_text_ids(con, first_key, last_key, CLEANER_VERSION)
+        if fetching is not None and feed_list is not None:
+            pages = articles.fetch_articles(
+                session, feed_list, fetching, first_key, last_key, [row[0] for row in pending], report.timings
+            )
+            report.pages.update(pages.outcomes)
+            report.pages["requested"] += pages.requested
+        if pending:
+            with session.reading() as con, report.timings.measure("read"):
+                pending = articles.with_page_sizes(con, pending)
         workers = parallel.workers_for(len(pending), PARALLEL_CLEAN_ITEMS, workers)
         batches = list(batches_by_size(pending, CLEAN_BATCH_CHARS, CLEAN_BATCH_ITEMS))
         cleaning = progress.stage("clean", len(pending), "items")

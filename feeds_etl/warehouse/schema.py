@@ -9,7 +9,7 @@ from __future__ import annotations
 from feeds_etl.search import SEARCH_ITEMS_MACRO
 
 # Bump when a table changes shape; `migrate` then brings the lake up to date.
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 
 TABLES: dict[str, str] = {
     "feed_snapshots": """
@@ -105,7 +105,30 @@ TABLES: dict[str, str] = {
         language VARCHAR,
         reading_time_minutes DOUBLE NOT NULL,
         cleaner_version VARCHAR NOT NULL,
-        source_sha256 VARCHAR NOT NULL
+        source_sha256 VARCHAR NOT NULL,
+        text_source VARCHAR DEFAULT 'feed',
+        article_status VARCHAR,
+        article_error VARCHAR,
+        article_url VARCHAR
+    """,
+    # Every fetch of an item's article page (full_text); bodies stored once per page URL and content.
+    "article_pages": """
+        item_id VARCHAR NOT NULL,
+        url VARCHAR NOT NULL,
+        final_url VARCHAR,
+        fetched_at TIMESTAMPTZ NOT NULL,
+        partition_key VARCHAR NOT NULL,
+        http_status INTEGER,
+        etag VARCHAR,
+        last_modified VARCHAR,
+        content_type VARCHAR,
+        content_sha256 VARCHAR,
+        body BLOB,
+        body_bytes BIGINT,
+        has_body BOOLEAN NOT NULL,
+        elapsed_ms DOUBLE,
+        outcome VARCHAR NOT NULL,
+        error VARCHAR
     """,
     "item_links": """
         item_id VARCHAR NOT NULL,
@@ -243,6 +266,19 @@ VIEWS: dict[str, str] = {
                (SELECT count(*) FROM items i WHERE i.feed_id = h.feed_id) AS items
         FROM feed_health h LEFT JOIN feeds f USING (feed_id)
     """,
+    # Per feed: items whose feed text was a teaser (full_text), and what became of their article pages.
+    "feed_articles": """
+        SELECT i.feed_id, any_value(f.full_text) AS full_text,
+               count(*) FILTER (WHERE t.article_status IS NOT NULL) AS teasers,
+               count(*) FILTER (WHERE t.article_status = 'article') AS with_article,
+               count(*) FILTER (WHERE t.article_status = 'disallowed') AS disallowed,
+               count(*) FILTER (WHERE t.article_status = 'failed') AS failed,
+               count(*) FILTER (WHERE t.article_status = 'unfetched') AS unfetched,
+               arg_max(t.article_error, i.last_seen_at) FILTER (WHERE t.article_status IN ('failed', 'disallowed'))
+                   AS last_error
+        FROM item_text t JOIN items i USING (item_id) LEFT JOIN feeds f USING (feed_id)
+        GROUP BY i.feed_id
+    """,
 }
 
 MACROS: dict[str, str] = {
@@ -291,6 +327,9 @@ COLUMN_DOCS: dict[str, str] = {
     "text": "plain text, paragraphs separated by a blank line",
     "language": "ISO 639-1, detected offline",
     "cleaner_version": "cleaner rules that made this text",
+    "text_source": "feed | article: the feed's own text, or the main text of the linked page",
+    "article_status": "article | disallowed | failed | unfetched; NULL when no article was wanted",
+    "article_error": "why the article page gave no text (the feed's teaser is the text then)",
     "day": "published day (UTC)",
     "feed_group": "the feed's folder in an OPML list, or its `group` key",
     "tag": "normalised tag",

@@ -29,7 +29,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from feeds_etl.warehouse.schema import SCHEMA_VERSION, ddl_statements
+from feeds_etl.warehouse.schema import SCHEMA_VERSION, TABLES, ddl_statements
 
 LOCK_TIMEOUT_SECONDS = 3600.0
 # DuckDB would take up to 80% of RAM; a bound keeps the run's memory flat as the corpus grows (DuckDB spills to
@@ -47,7 +47,7 @@ PARQUET_COMPRESSION = "zstd"
 # a steady hour's small writes then leave no tiny files behind (`maintenance` merges the rest). Never for the
 # tables of long texts: the catalog would hold feed bodies and HTML uncompressed.
 DATA_INLINING_ROW_LIMIT = 100
-NOT_INLINED = ("feed_snapshots", "item_versions", "item_text")
+NOT_INLINED = ("feed_snapshots", "item_versions", "item_text", "article_pages")
 DEFAULT_CATALOG = "data/feeds.sqlite"
 DEFAULT_DATA_PATH = "data/lake/"
 LAKE = "lake"  # the alias the lake is attached under in every connection
@@ -490,11 +490,26 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"CALL {LAKE}.set_option('data_inlining_row_limit', {DATA_INLINING_ROW_LIMIT})")
         for statement in ddl_statements():
             con.execute(statement)
-
+        _add_new_columns(con)
         set_meta(con, "schema_version", str(SCHEMA_VERSION))
     with transaction(con):  # per-table options need the tables committed first
         for table in NOT_INLINED:
             con.execute(f"CALL {LAKE}.set_option('data_inlining_row_limit', 0, table_name => '{table}')")
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Columns added to a table's DDL after the table was created (such columns are nullable: ADD COLUMN takes
+    a DEFAULT but no NOT NULL)."""
+    existing: dict[str, set[str]] = {}
+    for table, column in con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = ?", [LAKE]
+    ).fetchall():
+        existing.setdefault(table, set()).add(column)
+    for table, columns in TABLES.items():
+        for line in columns.strip().splitlines():
+            definition = line.strip().rstrip(",")
+            if definition.split()[0] not in existing.get(table, set()):
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {definition}")
 
 
 def get_meta(con: duckdb.DuckDBPyConnection, key: str) -> str | None:

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from feeds_etl.parse import ParsedEntry
+from feeds_etl.warehouse.articles import ArticlePage
 from feeds_etl.warehouse.items import TOUCHED_ITEMS_SQL
 from feeds_etl.warehouse.store import insert_table, registered, registered_ids, rows_at
 
@@ -22,6 +23,10 @@ TEXT_SCHEMA = pa.schema(
         ("reading_time_minutes", pa.float64()),
         ("cleaner_version", pa.string()),
         ("source_sha256", pa.string()),
+        ("text_source", pa.string()),  # feed | article
+        ("article_status", pa.string()),  # article | disallowed | failed | unfetched; None: no article wanted
+        ("article_error", pa.string()),
+        ("article_url", pa.string()),
     ]
 )
 LINK_SCHEMA = pa.schema(
@@ -45,6 +50,7 @@ class PendingText:
     link: str | None
     html: str | None
     source_sha256: str
+    article: ArticlePage | None = None  # the archived article page, when the feed's text is a teaser
 
     @classmethod
     def of_entry(cls, entry: ParsedEntry) -> PendingText:
@@ -90,6 +96,20 @@ def pending_text_ids(
         ).fetchall()
     )
     return [(item_id, source, sizes[row]) for item_id, source, row in pending]
+
+
+def changed_item_ids(con: duckdb.DuckDBPyConnection, first_key: str, last_key: str) -> list[str]:
+    """Items seen in the range that are new or whose current version has no text yet (a new cleaner alone
+    does not count): the only items whose article pages are fetched."""
+    rows = con.execute(
+        f"""
+        WITH touched AS ({TOUCHED_ITEMS_SQL})
+        SELECT s.item_id FROM item_state s JOIN touched USING (item_id) LEFT JOIN item_text t USING (item_id)
+        WHERE t.item_id IS NULL OR t.source_sha256 <> s.entry_sha256
+        """,
+        {"first_key": first_key, "last_key": last_key},
+    ).fetchall()
+    return [item_id for (item_id,) in rows]
 
 
 def load_pending_texts(con: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) -> list[PendingText]:
