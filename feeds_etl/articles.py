@@ -20,8 +20,11 @@ _MORE_LINE = re.compile(
 _MORE_LINE_WORDS = 25  # longer than this, a last paragraph starting "Read more" is prose, not a link line
 # WordPress appends "The post X appeared first on Y." to excerpts and full posts alike: it is not the end that
 # counts.
-_APPEARED_FIRST = re.compile(r"\n[^\n]*\bappeared first on\b[^\n]*$", re.IGNORECASE)
-_BLOCK_TAG = re.compile(r"<\s*/?\s*(p|div|br|li|h[1-6]|blockquote|section|article|tr|ul|ol)\b[^>]*>", re.IGNORECASE)
+_APPEARED_FIRST = "appeared first on"
+# The rule reads the start of the HTML to count words and its end to see how it ends, not the whole article.
+_HEAD_CHARS = 4000
+_TAIL_CHARS = 2000
+_BLOCK_TAG = re.compile(r"<\s*/?\s*(?:p|div|br|li|h[1-6]|blockquote|section|article|tr|ul|ol)\b[^>]*>", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>")
 _DROPPED = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _WORD = re.compile(r"\w+")
@@ -43,13 +46,25 @@ def feed_text(html: str | None) -> str:
 
 def is_teaser(html: str | None) -> bool:
     """Under TEASER_WORDS words, or ending like an excerpt ("…", "[…]", "Continue reading", "Read more")."""
-    text = _APPEARED_FIRST.sub("", feed_text(html)).rstrip()
-    if len(_WORD.findall(text)) < TEASER_WORDS:
+    if not html:
         return True
-    last_line = text.rsplit("\n", 1)[-1]
-    if _MORE_LINE.match(last_line) and len(_WORD.findall(last_line)) <= _MORE_LINE_WORDS:
+    if _words_at_most(_TAG.sub(" ", html[:_HEAD_CHARS])) < TEASER_WORDS and (
+        len(html) <= _HEAD_CHARS or _words_at_most(feed_text(html)) < TEASER_WORDS
+    ):
         return True
-    return bool(_TEASER_END.search(text))
+    blocks = [block for block in _BLOCK_TAG.split(html[-_TAIL_CHARS:]) if block and block.strip()]
+    lines = [line for line in (" ".join(html_lib.unescape(_TAG.sub(" ", b)).split()) for b in blocks[-3:]) if line]
+    if len(lines) > 1 and _APPEARED_FIRST in lines[-1].lower():
+        lines.pop()
+    last_line = lines[-1] if lines else ""
+    if _MORE_LINE.match(last_line) and _words_at_most(last_line, _MORE_LINE_WORDS + 1) <= _MORE_LINE_WORDS:
+        return True
+    return bool(_TEASER_END.search(last_line[-40:]))
+
+
+def _words_at_most(text: str, limit: int = TEASER_WORDS) -> int:
+    """Whitespace-separated words in `text`, counted up to `limit` (enough to compare with it)."""
+    return min(len(text.split(None, limit)), limit)
 
 
 def is_web_page(link: str | None) -> bool:

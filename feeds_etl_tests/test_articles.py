@@ -135,7 +135,7 @@ def test_robots_answers_follow_rfc_9309() -> None:
 def test_pages_keep_to_two_connections_and_the_delay_per_host(feed_server: FeedServer) -> None:
     feed_server.add_feed("/robots.txt", b"User-agent: *\nDisallow: /private/\n", "text/plain")
     for n in range(6):
-        feed_server.add_feed(f"/slow/{n}", ARTICLE_PAGE.encode(), "text/html", delay=0.3)
+        feed_server.add_feed(f"/slow/{n}", ARTICLE_PAGE.encode(), "text/html", delay=0.6)
     requests = [FetchRequest(f"item-{n}", feed_server.url(f"/slow/{n}")) for n in range(6)]
     requests.append(FetchRequest("item-private", feed_server.url("/private/page")))
     settings = FetchSettings(allow_private_networks=True, deadline=10)
