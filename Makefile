@@ -12,7 +12,7 @@ DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 override DAGSTER_HOME := $(abspath $(DAGSTER_HOME))
 export DAGSTER_HOME
 
-.PHONY: bootstrap run test ui backfill sql export import-opml export-opml bench lint format
+.PHONY: bootstrap run test ui backfill sql export import-opml export-opml bench lint format worker instance
 
 # (Re)install whenever pyproject.toml is newer than the last install.
 $(STAMP): pyproject.toml
@@ -22,11 +22,16 @@ $(STAMP): pyproject.toml
 	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
+# DAGSTER_HOME/dagster.yaml from dagster.yaml, plus PostgreSQL storage when DAGSTER_POSTGRES_URL is set (then
+# the instance is migrated here, once, before any worker or run uses it). A dagster.yaml of your own is kept.
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
 	@test -f $@ || cp dagster.yaml $@
 
-bootstrap: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+instance: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	@if [ -n "$$DAGSTER_POSTGRES_URL" ]; then $(PY) -m feeds_etl instance >/dev/null; fi
+
+bootstrap: $(STAMP) instance
 
 run: bootstrap
 	@$(PY) -m feeds_etl run
@@ -49,6 +54,10 @@ import-opml: bootstrap
 
 export-opml: bootstrap
 	@$(PY) -m feeds_etl export-opml
+
+# One Celery worker in the foreground (FEEDS_ETL_EXECUTOR=celery, FEEDS_ETL_BROKER): run one per machine.
+worker: bootstrap
+	@$(PY) -m feeds_etl worker
 
 ui: bootstrap
 	$(VENV)/bin/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)

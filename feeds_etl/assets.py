@@ -1,15 +1,16 @@
 """The four assets. Each is thin: it calls one pipeline function and tells the UI what happened."""
 
+from collections.abc import Collection
 from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
-from feeds_etl import report
+from feeds_etl import cluster, report, shards
 from feeds_etl.clean import CLEANER_VERSION
 from feeds_etl.parse import PARSER_VERSION
 from feeds_etl.partitions import hourly_partitions, single_run_backfill
-from feeds_etl.resources import FeedListResource, FetcherResource, WarehouseResource
+from feeds_etl.resources import FeedListResource, WarehouseResource
 from feeds_etl.steps import archive, articles, clean, parse, tags
 from feeds_etl.steps.work import first_and_last
 
@@ -29,8 +30,7 @@ _COMMON = dict(
 )
 
 
-@dg.asset(
-    **_COMMON,
+ARCHIVE_SPEC = dict(
     code_version="1",
     description=(
         "What each feed returned, archived in `feed_snapshots` (bodies stored once per distinct content), "
@@ -39,37 +39,7 @@ _COMMON = dict(
     ),
     metadata=report.table_schema_metadata("feed_snapshots"),
 )
-def raw_feed_xml(
-    context: dg.AssetExecutionContext,
-    config: ArchiveConfig,
-    warehouse: WarehouseResource,
-    feed_list: FeedListResource,
-    fetcher: FetcherResource,
-) -> dg.MaterializeResult:
-    feeds = feed_list.load()  # an invalid list fails here, before anything is written
-    if warehouse.legacy_database:
-        imported = warehouse.get().import_legacy(Path(warehouse.legacy_database))
-        if imported:
-            context.log.info(f"imported {warehouse.legacy_database} into the lake: {imported}")
-        elif imported is not None:
-            context.log.warning(f"{warehouse.legacy_database} not imported: the lake already held data")
-    archived = archive.archive_feeds(
-        warehouse.get(),
-        feeds,
-        context.partition_keys,
-        fetcher.settings(),
-        reimport_history=config.reimport_history,
-    )
-    for feed_id, reason in sorted(archived.failures.items()):
-        context.log.warning(f"feed {feed_id} failed: {reason}")
-    if archived.archive_only_hours:
-        context.log.info(f"{len(archived.archive_only_hours)} past hour(s): not fetched, the archive is what it is")
-    return dg.MaterializeResult(metadata=report.archive_metadata(archived, warehouse.get()))
-
-
-@dg.asset(
-    **_COMMON,
-    deps=[raw_feed_xml],
+PARSE_SPEC = dict(
     code_version=f"parser-{PARSER_VERSION}",
     description=(
         "Items parsed with feedparser from the partition's snapshots into `items`: one row per stable "
@@ -77,17 +47,7 @@ def raw_feed_xml(
     ),
     metadata=report.table_schema_metadata("items"),
 )
-def parsed_items(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    first, last = first_and_last(context.partition_keys)
-    parsed = parse.parse_range(warehouse.get(), first, last)
-    for feed_id, reason in sorted(parsed.errors.items()):
-        context.log.warning(f"feed {feed_id} yielded no items: {reason}")
-    return dg.MaterializeResult(metadata=report.parse_metadata(parsed, warehouse.get()))
-
-
-@dg.asset(
-    **_COMMON,
-    deps=[parsed_items],
+CLEAN_SPEC = dict(
     code_version=f"cleaner-{CLEANER_VERSION}",
     description=(
         "Readable plain text of each item (`item_text`: paragraphs, word count, language, reading time) "
@@ -95,16 +55,112 @@ def parsed_items(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ),
     metadata=report.table_schema_metadata("item_text"),
 )
-def cleaned_text(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    feed_list: FeedListResource,
-    fetcher: FetcherResource,
-) -> dg.MaterializeResult:
+# On a cluster a retry lands on whichever worker is free; on one machine it would repeat the same failure.
+RETRY = cluster.STEP_RETRY_POLICY if cluster.on_celery() else None
+SHARDS = shards.shard_count()
+
+
+def _archive(
+    context: dg.OpExecutionContext,
+    reimport_history: bool,
+    feed_ids: Collection[str] | None = None,
+) -> archive.ArchiveReport:
+    warehouse, fetcher = context.resources.warehouse, context.resources.fetcher
+    feeds = context.resources.feed_list.load()  # an invalid list fails here, before anything is written
+    if warehouse.legacy_database:
+        # Every shard tries before it fetches; the first one imports, the others find data and skip.
+        imported = warehouse.get().import_legacy(Path(warehouse.legacy_database))
+        if imported:
+            context.log.info(f"imported {warehouse.legacy_database} into the lake: {imported}")
+        elif imported is not None:
+            context.log.warning(f"{warehouse.legacy_database} not imported: the lake already held data")
+    args = (warehouse.get(), feeds, context.partition_keys, fetcher.settings())
+    archived = archive.archive_feeds(*args, reimport_history=reimport_history, feed_ids=feed_ids)
+    for feed_id, reason in sorted(archived.failures.items()):
+        context.log.warning(f"feed {feed_id} failed: {reason}")
+    if archived.archive_only_hours:
+        context.log.info(f"{len(archived.archive_only_hours)} past hour(s): not fetched, the archive is what it is")
+    return archived
+
+
+def _parse_problems(context: dg.OpExecutionContext, parsed: parse.ParseReport) -> dict[str, object]:
+    for feed_id, reason in sorted(parsed.errors.items()):
+        context.log.warning(f"feed {feed_id} yielded no items: {reason}")
+    return report.parse_metadata(parsed, context.resources.warehouse.get())
+
+
+def _clean(context: dg.OpExecutionContext, feed_ids: Collection[str] | None = None) -> clean.CleanReport:
     first, last = first_and_last(context.partition_keys)
+    warehouse, feeds = context.resources.warehouse.get(), context.resources.feed_list.load()
+    fetcher = context.resources.fetcher
     fetching = articles.ArticleFetching(fetcher.settings(), fetcher.politeness())
-    cleaned = clean.clean_range(warehouse.get(), feed_list.load(), first, last, fetching=fetching)
-    return dg.MaterializeResult(metadata=report.clean_metadata(cleaned, warehouse.get()))
+    return clean.clean_range(warehouse, feeds, first, last, feed_ids=feed_ids, fetching=fetching)
+
+
+if SHARDS == 1:
+    # One op per asset, in one process: the single-machine path as it always was.
+
+    @dg.asset(**_COMMON, **ARCHIVE_SPEC, retry_policy=RETRY, required_resource_keys=shards.RESOURCES)
+    def raw_feed_xml(context: dg.AssetExecutionContext, config: ArchiveConfig) -> dg.MaterializeResult:
+        archived = _archive(context.op_execution_context, config.reimport_history)
+        return dg.MaterializeResult(metadata=report.archive_metadata(archived, context.resources.warehouse.get()))
+
+    @dg.asset(**_COMMON, **PARSE_SPEC, deps=[raw_feed_xml], retry_policy=RETRY, required_resource_keys=shards.RESOURCES)
+    def parsed_items(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        first, last = first_and_last(context.partition_keys)
+        parsed = parse.parse_range(context.resources.warehouse.get(), first, last)
+        return dg.MaterializeResult(metadata=_parse_problems(context.op_execution_context, parsed))
+
+    @dg.asset(**_COMMON, **CLEAN_SPEC, deps=[parsed_items], retry_policy=RETRY, required_resource_keys=shards.RESOURCES)
+    def cleaned_text(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        cleaned = _clean(context.op_execution_context)
+        return dg.MaterializeResult(metadata=report.clean_metadata(cleaned, context.resources.warehouse.get()))
+
+else:
+
+    def _finish_archive(context: dg.OpExecutionContext, archived: archive.ArchiveReport) -> dict[str, object]:
+        if archived.attempted and archived.outcomes.get("failed", 0) == archived.attempted:
+            raise dg.Failure(archive._all_failed_message(archived.failures), allow_retries=False)
+        return report.archive_metadata(archived, context.resources.warehouse.get())
+
+    def _archive_shard(
+        context: dg.OpExecutionContext, feed_ids: Collection[str], config: dict
+    ) -> archive.ArchiveReport:
+        try:
+            return _archive(context, config.get("reimport_history", False), feed_ids)
+        except archive.NothingFetched as error:
+            # One shard's feeds all failing is not the run failing: the final op judges all feeds together.
+            context.log.warning(str(error))
+            return error.report
+
+    raw_feed_xml = shards.sharded_asset(
+        name="raw_feed_xml", verb="fetch", shards=SHARDS, work=_archive_shard, finish=_finish_archive,
+        report_type=archive.ArchiveReport, upstream=None, retry_policy=RETRY,
+        config={"reimport_history": dg.Field(bool, default_value=False)}, **_COMMON, **ARCHIVE_SPEC,
+    )  # fmt: skip
+
+    def _parse_shard(context: dg.OpExecutionContext, feed_ids: Collection[str], _config: dict) -> parse.ParseReport:
+        first, last = first_and_last(context.partition_keys)
+        return parse.parse_range(context.resources.warehouse.get(), first, last, feed_ids=feed_ids, refresh=False)
+
+    def _merge_items(context: dg.OpExecutionContext, parsed: parse.ParseReport) -> dict[str, object]:
+        first, last = first_and_last(context.partition_keys)
+        parse.refresh_range(context.resources.warehouse.get(), first, last, parsed)
+        return _parse_problems(context, parsed)
+
+    parsed_items = shards.sharded_asset(
+        name="parsed_items", verb="parse", shards=SHARDS, work=_parse_shard, finish=_merge_items,
+        report_type=parse.ParseReport, upstream=raw_feed_xml, retry_policy=RETRY, **_COMMON, **PARSE_SPEC,
+    )  # fmt: skip
+
+    def _finish_clean(context: dg.OpExecutionContext, cleaned: clean.CleanReport) -> dict[str, object]:
+        return report.clean_metadata(cleaned, context.resources.warehouse.get())
+
+    cleaned_text = shards.sharded_asset(
+        name="cleaned_text", verb="clean", shards=SHARDS, work=lambda c, ids, _: _clean(c, ids),
+        finish=_finish_clean, report_type=clean.CleanReport, upstream=parsed_items, retry_policy=RETRY,
+        **_COMMON, **CLEAN_SPEC,
+    )  # fmt: skip
 
 
 @dg.asset(
@@ -116,6 +172,7 @@ def cleaned_text(
         "feed, `tag_cooccurrence`, and the `tag_trends` view."
     ),
     metadata=report.table_schema_metadata("tag_counts"),
+    retry_policy=RETRY,
 )
 def tag_aggregates(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, feed_list: FeedListResource

@@ -23,7 +23,7 @@ from dagster._core.storage.tags import (  # noqa: E402
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-from feeds_etl.feeds import REPO_ROOT, FeedListError, load_feed_list  # noqa: E402
+from feeds_etl.feeds import FeedListError, load_feed_list  # noqa: E402
 from feeds_etl.partitions import current_hour_key, hourly_partitions  # noqa: E402
 from feeds_etl.warehouse import (  # noqa: E402
     LakeConfig,
@@ -46,7 +46,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     import_opml = commands.add_parser("import-opml", help="add an OPML file's feeds to the YAML feed list")
     import_opml.add_argument("file", help="an OPML file exported from a feed reader")
     commands.add_parser("export-opml", help="print the feed list as OPML 2.0")
+    worker = commands.add_parser("worker", help="one Celery worker in the foreground (FEEDS_ETL_EXECUTOR=celery)")
+    worker.add_argument("--name", default=None, help="the worker's name in the UI (default feeds_etl-<pid>@host)")
+    worker.add_argument("--concurrency", type=int, default=None, help="steps at once (FEEDS_ETL_WORKER_CONCURRENCY)")
+    commands.add_parser("instance", help="write DAGSTER_HOME/dagster.yaml and migrate a PostgreSQL instance")
     args = parser.parse_args(argv)
+    if args.command in {"worker", "instance"}:
+        from feeds_etl import cluster
+
+        try:
+            if args.command == "instance":
+                print(f"feeds_etl: Dagster instance in {cluster.prepare_home()} ({_storage_label()})")
+                return 0
+            return cluster.run_worker(args.name, args.concurrency)
+        except ValueError as exc:
+            print(f"feeds_etl: {exc}", file=sys.stderr)
+            return 2
     if args.command == "sql":
         return sql_shell(args.query)
     if args.command == "export":
@@ -91,16 +106,43 @@ QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def _instance() -> dg.DagsterInstance:
-    os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT / ".dagster_home"))
-    os.makedirs(os.environ["DAGSTER_HOME"], exist_ok=True)
+    from feeds_etl import cluster
+
+    cluster.prepare_home()  # PostgreSQL storage when DAGSTER_POSTGRES_URL is set, migrated once
     return dg.DagsterInstance.get()
+
+
+def _storage_label() -> str:
+    from feeds_etl import cluster
+
+    url = cluster.postgres_url()
+    return "PostgreSQL" if url else "SQLite files"
+
+
+def _execute(instance: dg.DagsterInstance, partition_key: str | None, tags: dict[str, str]) -> Any:
+    """In this process on one machine; on Celery, a real run whose steps the workers take, waited for here."""
+    from feeds_etl import cluster
+    from feeds_etl.definitions import defs
+
+    if not cluster.on_celery():
+        job = defs.resolve_job_def("feeds_hourly_job")
+        return job.execute_in_process(
+            run_config=QUIET_LOGS, instance=instance, partition_key=partition_key, tags=tags, raise_on_error=False
+        )
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+    from dagster._core.storage.tags import PARTITION_NAME_TAG
+
+    recon = ReconstructableRepository.for_module("feeds_etl.definitions", "defs").get_reconstructable_job(
+        "feeds_hourly_job"
+    )
+    if partition_key is not None:
+        tags = {**tags, PARTITION_NAME_TAG: partition_key}
+    print(f"feeds_etl: steps go to the Celery workers on {cluster.broker_label()}", flush=True)
+    return dg.execute_job(recon, instance=instance, run_config=QUIET_LOGS, tags=tags, raise_on_error=False)
 
 
 def materialize(first: str, last: str) -> int:
     """One run over [first, last]; a single hour is a plain partition run, a range a single-run backfill."""
-    from feeds_etl.definitions import defs
-
-    job = defs.resolve_job_def("feeds_hourly_job")
     tags = {}
     partition_key: str | None = first
     if first != last:
@@ -109,14 +151,12 @@ def materialize(first: str, last: str) -> int:
     label = first if first == last else f"{first} .. {last}"
     print(f"feeds_etl: materializing {label} (DAGSTER_HOME={os.environ.get('DAGSTER_HOME', '')})")
     with _instance() as instance:
-        result = job.execute_in_process(
-            run_config=QUIET_LOGS,
-            instance=instance,
-            partition_key=partition_key,
-            tags=tags,
-            raise_on_error=False,
-        )
-    print_summary(result)
+        try:
+            result = _execute(instance, partition_key, tags)
+        except ValueError as exc:  # FEEDS_ETL_EXECUTOR / FEEDS_ETL_BROKER / FEEDS_ETL_SHARDS not usable
+            print(f"feeds_etl: {exc}", file=sys.stderr)
+            return 2
+        print_summary(result)
     return 0 if result.success else 1
 
 
@@ -144,17 +184,19 @@ def export_lake(out: str) -> int:
     return 0
 
 
-def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
-    try:
-        events = result.asset_materializations_for_node(asset)
-    except Exception:
-        return {}
+def _metadata(result: dg.ExecuteInProcessResult | dg.ExecutionResult, asset: str) -> dict[str, Any]:
+    # By asset key, not node name: with shards, an asset's materialization comes from its final op.
+    events = [
+        event.step_materialization_data.materialization
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == dg.AssetKey(asset)
+    ]
     if not events:
         return {}
     return {key: getattr(value, "value", value) for key, value in events[-1].metadata.items()}
 
 
-def print_summary(result: dg.ExecuteInProcessResult) -> None:
+def print_summary(result: dg.ExecuteInProcessResult | dg.ExecutionResult) -> None:
     raw = _metadata(result, "raw_feed_xml")
     parsed = _metadata(result, "parsed_items")
     cleaned = _metadata(result, "cleaned_text")

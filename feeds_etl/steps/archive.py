@@ -4,7 +4,7 @@ state (`feed_health`, `feeds`). Past hours are never fetched: the archive is wha
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -36,6 +36,10 @@ from feeds_etl.warehouse.store import Session
 class NothingFetched(RuntimeError):
     """Every feed failed: the run has nothing to show and should say so loudly."""
 
+    def __init__(self, message: str, report: ArchiveReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report  # what was stored and why each feed failed (a shard's caller merges it)
+
 
 @dataclass
 class ArchiveReport:
@@ -65,8 +69,10 @@ def archive_feeds(
     settings: FetchSettings,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     reimport_history: bool = False,
+    feed_ids: Collection[str] | None = None,
 ) -> ArchiveReport:
-    """Fetch every due feed if the range includes the hour under way; past hours are never fetched."""
+    """Fetch every due feed (of `feed_ids` only, for a shard) if the range includes the hour under way; past
+    hours are never fetched."""
     current = hour_key(now())
     report = ArchiveReport(fetched_hours=[], archive_only_hours={})
     past = [key for key in partition_keys if key != current]
@@ -82,7 +88,7 @@ def archive_feeds(
             allow_local_files=feed_list.allow_local_files,
             allow_private_networks=feed_list.allow_private_networks,
         )
-        _fetch_into_archive(warehouse, feed_list, current, allowed, now, report, reimport_history)
+        _fetch_into_archive(warehouse, feed_list, current, allowed, now, report, reimport_history, feed_ids)
     if past:
         with warehouse.writing() as con:
             for key in past:
@@ -101,10 +107,11 @@ def _fetch_into_archive(
     now: Callable[[], datetime],
     report: ArchiveReport,
     reimport_history: bool = False,
+    feed_ids: Collection[str] | None = None,
 ) -> None:
     with warehouse.session(threads=BESIDE_WORKERS) as session:
         due, skipped, snapshots = _fetch_and_store(
-            session, feed_list, partition_key, settings, now, report, reimport_history
+            session, feed_list, partition_key, settings, now, report, reimport_history, feed_ids
         )
 
     for snap in snapshots:
@@ -117,7 +124,7 @@ def _fetch_into_archive(
     if feed_list.enabled and not due and skipped:
         return  # everything is backing off: nothing to do is not a failure
     if due and report.outcomes.get("failed", 0) == len(due):
-        raise NothingFetched(_all_failed_message(report.failures))
+        raise NothingFetched(_all_failed_message(report.failures), report)
 
 
 def _fetch_and_store(
@@ -128,10 +135,11 @@ def _fetch_and_store(
     now: Callable[[], datetime],
     report: ArchiveReport,
     reimport_history: bool,
+    feed_ids: Collection[str] | None = None,
 ) -> tuple[list[Feed], list[FetchResult], list[Snapshot]]:
     """Fetch the due feeds into the archive, batch by batch; returns the feeds due, those skipped (backing off)
     and every snapshot taken (without bodies)."""
-    feeds = feed_list.enabled
+    feeds = [f for f in feed_list.enabled if feed_ids is None or f.feed_id in feed_ids]
     with session.reading() as con:
         known = snapshot_store.load_health(con)
     health = {f.feed_id: reconcile_with_feed_list(known.get(f.feed_id), f.feed_id, f.url) for f in feeds}

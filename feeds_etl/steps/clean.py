@@ -4,7 +4,7 @@ HTML or cleaner changed."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import duckdb
@@ -18,6 +18,7 @@ from feeds_etl.steps import articles
 from feeds_etl.steps.work import BESIDE_WORKERS, Timings, batches_by_size, in_workers
 from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse import text as text_store
+from feeds_etl.warehouse.store import registered_ids
 
 # Items are cleaned in batches of at most this many, and of at most this much HTML (long articles make smaller
 # batches), so memory stays flat.
@@ -90,11 +91,12 @@ def clean_range(
     first_key: str,
     last_key: str,
     workers: int | None = None,
+    feed_ids: Collection[str] | None = None,
     fetching: articles.ArticleFetching | None = None,
 ) -> CleanReport:
-    """Clean items seen in the range whose HTML or cleaner version changed since they were last cleaned.
-    With `fetching`, teasers of the hour under way get their article pages fetched first; otherwise (and for
-    past hours) articles come from the archive alone."""
+    """Clean items seen in the range whose HTML or cleaner version changed since they were last cleaned;
+    `feed_ids`: only those feeds' items (a shard). With `fetching`, teasers of the hour under way get their
+    article pages fetched first; otherwise (and for past hours) articles come from the archive alone."""
     report = CleanReport()
     feeds = feed_list.by_id() if feed_list else {}
 
@@ -108,6 +110,15 @@ def clean_range(
     with warehouse.session(threads=BESIDE_WORKERS) as session:  # one connection for the step
         with session.reading() as con, report.timings.measure("read"):
             pending = text_store.pending_text_ids(con, first_key, last_key, CLEANER_VERSION)
+            if feed_ids is not None and pending:
+                with registered_ids(con, "_shard_feeds", "feed_id", feed_ids):
+                    mine = {
+                        row[0]
+                        for row in con.execute(
+                            "SELECT item_id FROM items SEMI JOIN _shard_feeds USING (feed_id)"
+                        ).fetchall()
+                    }
+                pending = [row for row in pending if row[0] in mine]
         if fetching is not None and feed_list is not None:
             pages = articles.fetch_articles(
                 session, feed_list, fetching, first_key, last_key, [row[0] for row in pending], report.timings

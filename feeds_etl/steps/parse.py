@@ -3,7 +3,7 @@ processes when there are many), then merge what they list into `items`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import duckdb
@@ -15,6 +15,7 @@ from feeds_etl import progress
 from feeds_etl.steps.work import BESIDE_WORKERS, Timings, batches_by_size, in_workers
 from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse import items as items_store
+from feeds_etl.warehouse.store import Session
 
 
 @dataclass
@@ -52,12 +53,22 @@ PARALLEL_CLEAN_ITEMS = 500
 IN_FLIGHT_BATCHES = 2
 
 
-def parse_range(warehouse: Warehouse, first_key: str, last_key: str, workers: int | None = None) -> ParseReport:
-    """Parse contents the range's snapshots reference (each distinct body once), then refresh `items`."""
+def parse_range(
+    warehouse: Warehouse,
+    first_key: str,
+    last_key: str,
+    workers: int | None = None,
+    feed_ids: Collection[str] | None = None,
+    refresh: bool = True,
+) -> ParseReport:
+    """Parse contents the range's snapshots reference (each distinct body once), then refresh `items`.
+    `feed_ids`: only these feeds' contents (a shard); `refresh=False` leaves `items` to `refresh_range`."""
     report = ParseReport()
     with warehouse.session(threads=BESIDE_WORKERS) as session:  # one connection for the step
         with session.reading() as con, report.timings.measure("read"):
             pending = items_store.pending_contents(con, first_key, last_key)
+        if feed_ids is not None:
+            pending = [content for content in pending if content[0] in feed_ids]
         workers = parallel.workers_for(sum(size or 0 for *_, size in pending), PARALLEL_PARSE_BYTES, workers)
 
         def load(con: duckdb.DuckDBPyConnection, batch: list[tuple[str, str, int]]) -> list[items_store.PendingContent]:
@@ -70,16 +81,29 @@ def parse_range(warehouse: Warehouse, first_key: str, last_key: str, workers: in
             with report.timings.measure("load"), session.writing() as con:
                 report.entries += items_store.save_parsed(con, parsed)
             report.contents_parsed += parsed.contents.num_rows
+        if not refresh:
+            return report
         session.as_writer()  # the workers are done: the merge may use every core
-        with session.writing() as con, report.timings.measure("load"):
-            changes = items_store.refresh_items(con, first_key, last_key)
-            items_store.mark_parse_failures(con)
-            # From the table, not from what this step parsed: a re-run parses nothing, yet a broken feed
-            # should show up every time.
-            for feed_id, warning, error in items_store.parse_problems(con, first_key, last_key):
-                if error:
-                    report.errors[feed_id] = error
-                else:
-                    report.warnings[feed_id] = warning
-    report.touched, report.new_items, report.updated_items = changes.touched, changes.new, changes.updated
+        _refresh(session, first_key, last_key, report)
     return report
+
+
+def refresh_range(warehouse: Warehouse, first_key: str, last_key: str, report: ParseReport) -> ParseReport:
+    """Merge what every shard parsed for the range into `items` (set-based, so once, after the shards)."""
+    with warehouse.session() as session:
+        _refresh(session, first_key, last_key, report)
+    return report
+
+
+def _refresh(session: Session, first_key: str, last_key: str, report: ParseReport) -> None:
+    with session.writing() as con, report.timings.measure("load"):
+        changes = items_store.refresh_items(con, first_key, last_key)
+        items_store.mark_parse_failures(con)
+        # From the table, not from what this step parsed: a re-run parses nothing, yet a broken feed
+        # should show up every time.
+        for feed_id, warning, error in items_store.parse_problems(con, first_key, last_key):
+            if error:
+                report.errors[feed_id] = error
+            else:
+                report.warnings[feed_id] = warning
+    report.touched, report.new_items, report.updated_items = changes.touched, changes.new, changes.updated
