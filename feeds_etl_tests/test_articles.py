@@ -288,3 +288,27 @@ def test_rerun_asks_conditionally_and_a_backfill_re_extracts_offline(
     assert again["story-1"][:3] == (first["story-1"][0], "article", "article")
     assert again["story-2"] == first["story-2"]
     assert again["private"][2:] == ("disallowed", "disallowed by robots.txt")
+
+
+def test_a_lake_from_before_full_text_gains_the_new_columns(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    from feeds_etl.warehouse import schema, store
+
+    new_columns = ("text_source", "article_status", "article_error", "article_url")
+    old_tables = {name: ddl for name, ddl in schema.TABLES.items() if name != "article_pages"}
+    old_tables["item_text"] = ",".join(
+        line for line in schema.TABLES["item_text"].split(",") if line.split()[0] not in new_columns
+    )
+    with monkeypatch.context() as old:
+        for module in (schema, store):
+            old.setattr(module, "TABLES", old_tables)
+        old.setattr(schema, "VIEWS", {name: sql for name, sql in schema.VIEWS.items() if name != "feed_articles"})
+        old.setattr(store, "SCHEMA_VERSION", 13)
+        old.setattr(store, "NOT_INLINED", tuple(name for name in store.NOT_INLINED if name != "article_pages"))
+        with Warehouse(project.lake).writing() as con:
+            con.execute("INSERT INTO item_text VALUES ('old', 'text', 1, 'en', 0.1, 'v', 's')")
+        Warehouse.close_all()
+    with Warehouse(project.lake).reading() as con:  # the pipeline's first connection migrates
+        con.execute("SELECT 1")
+    assert project.query("SELECT text_source, article_status FROM item_text") == [("feed", None)]
+    assert project.query("SELECT count(*) FROM article_pages") == [(0,)]
+    assert project.query("SELECT count(*) FROM feed_articles") == [(0,)]

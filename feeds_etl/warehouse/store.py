@@ -487,10 +487,15 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
         return
     with transaction(con):
         con.execute(f"CALL {LAKE}.set_option('parquet_compression', '{PARQUET_COMPRESSION}')")
-        con.execute(f"CALL {LAKE}.set_option('data_inlining_row_limit', {DATA_INLINING_ROW_LIMIT})")
-        for statement in ddl_statements():
+        if row is None:  # a new lake only: on a lake holding data, DuckLake 1.5.5 crashes (segfault) setting it again
+            con.execute(f"CALL {LAKE}.set_option('data_inlining_row_limit', {DATA_INLINING_ROW_LIMIT})")
+        statements = ddl_statements()
+        tables = [statement for statement in statements if statement.startswith("CREATE TABLE")]
+        for statement in tables:
             con.execute(statement)
-        _add_new_columns(con)
+        _add_new_columns(con)  # before the views, which may read the new columns
+        for statement in statements[len(tables) :]:
+            con.execute(statement)
         set_meta(con, "schema_version", str(SCHEMA_VERSION))
     with transaction(con):  # per-table options need the tables committed first
         for table in NOT_INLINED:
