@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from feeds_etl import cluster, report, shards
+from feeds_etl import cluster, progress, report, shards
 from feeds_etl.clean import CLEANER_VERSION
 from feeds_etl.parse import PARSER_VERSION
 from feeds_etl.partitions import hourly_partitions, single_run_backfill
@@ -60,6 +60,11 @@ RETRY = cluster.STEP_RETRY_POLICY if cluster.on_celery() else None
 SHARDS = shards.shard_count()
 
 
+def _progress(context: dg.OpExecutionContext) -> progress.Progress:
+    """The step's progress: lines in its log (the UI), and a bar when the run has a terminal."""
+    return progress.Progress(context.log.info)
+
+
 def _archive(
     context: dg.OpExecutionContext,
     reimport_history: bool,
@@ -75,7 +80,8 @@ def _archive(
         elif imported is not None:
             context.log.warning(f"{warehouse.legacy_database} not imported: the lake already held data")
     args = (warehouse.get(), feeds, context.partition_keys, fetcher.settings())
-    archived = archive.archive_feeds(*args, reimport_history=reimport_history, feed_ids=feed_ids)
+    with progress.reporting(_progress(context)):
+        archived = archive.archive_feeds(*args, reimport_history=reimport_history, feed_ids=feed_ids)
     for feed_id, reason in sorted(archived.failures.items()):
         context.log.warning(f"feed {feed_id} failed: {reason}")
     if archived.archive_only_hours:
@@ -94,7 +100,8 @@ def _clean(context: dg.OpExecutionContext, feed_ids: Collection[str] | None = No
     warehouse, feeds = context.resources.warehouse.get(), context.resources.feed_list.load()
     fetcher = context.resources.fetcher
     fetching = articles.ArticleFetching(fetcher.settings(), fetcher.politeness())
-    return clean.clean_range(warehouse, feeds, first, last, feed_ids=feed_ids, fetching=fetching)
+    with progress.reporting(_progress(context)):
+        return clean.clean_range(warehouse, feeds, first, last, feed_ids=feed_ids, fetching=fetching)
 
 
 if SHARDS == 1:
@@ -108,7 +115,8 @@ if SHARDS == 1:
     @dg.asset(**_COMMON, **PARSE_SPEC, deps=[raw_feed_xml], retry_policy=RETRY, required_resource_keys=shards.RESOURCES)
     def parsed_items(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         first, last = first_and_last(context.partition_keys)
-        parsed = parse.parse_range(context.resources.warehouse.get(), first, last)
+        with progress.reporting(_progress(context.op_execution_context)):
+            parsed = parse.parse_range(context.resources.warehouse.get(), first, last)
         return dg.MaterializeResult(metadata=_parse_problems(context.op_execution_context, parsed))
 
     @dg.asset(**_COMMON, **CLEAN_SPEC, deps=[parsed_items], retry_policy=RETRY, required_resource_keys=shards.RESOURCES)
@@ -141,7 +149,8 @@ else:
 
     def _parse_shard(context: dg.OpExecutionContext, feed_ids: Collection[str], _config: dict) -> parse.ParseReport:
         first, last = first_and_last(context.partition_keys)
-        return parse.parse_range(context.resources.warehouse.get(), first, last, feed_ids=feed_ids, refresh=False)
+        with progress.reporting(_progress(context)):
+            return parse.parse_range(context.resources.warehouse.get(), first, last, feed_ids=feed_ids, refresh=False)
 
     def _merge_items(context: dg.OpExecutionContext, parsed: parse.ParseReport) -> dict[str, object]:
         first, last = first_and_last(context.partition_keys)

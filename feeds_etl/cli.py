@@ -102,7 +102,7 @@ def validate_range(first: str, last: str) -> tuple[str, str]:
 
 
 # Step-by-step DEBUG events belong in the UI; the terminal gets warnings and the summary.
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def _instance() -> dg.DagsterInstance:

@@ -213,8 +213,12 @@ def test_dagster_cli_partition_range_is_one_run(project: Project) -> None:
 
 
 def test_make_sql_and_make_export_read_the_lake(project: Project) -> None:
-    """The README's quick start: one query through `make sql Q=...`, and a standalone file from `make export`."""
-    assert make(project, "run").returncode == 0
+    """The README's quick start: `make run` shows each step's progress, one query through `make sql Q=...`, and a
+    standalone file from `make export`."""
+    run = make(project, "run")
+    assert run.returncode == 0
+    for line in ("raw_feed_xml - fetch: 5 feeds to do", "cleaned_text - clean: 322 of 322 items (100%)"):
+        assert line in run.stdout + run.stderr
     done = make(project, "sql", "Q=SELECT count(*) AS items FROM items")
     assert done.returncode == 0, done.stderr
     assert "322" in done.stdout
