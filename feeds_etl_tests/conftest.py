@@ -23,6 +23,16 @@ from feeds_etl.warehouse import LakeConfig, Warehouse  # noqa: E402
 from feeds_etl.warehouse.readers import connect  # noqa: E402
 from feeds_etl_tests.feed_server import FeedServer, running_feed_server  # noqa: E402
 
+# Real PostgreSQL and S3 servers (started when none runs): postgres_server, postgres_dsn, postgres_database,
+# s3_endpoint, s3_bucket.
+from feeds_etl_tests.services import (  # noqa: E402, F401
+    postgres_database,
+    postgres_dsn,
+    postgres_server,
+    s3_bucket,
+    s3_endpoint,
+)
+
 SAMPLES = REPO_ROOT / "data" / "samples"
 
 

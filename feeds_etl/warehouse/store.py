@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -32,6 +33,13 @@ import pyarrow.compute as pc
 from feeds_etl.warehouse.schema import SCHEMA_VERSION, TABLES, ddl_statements
 
 LOCK_TIMEOUT_SECONDS = 3600.0
+# An S3 endpoint that stops answering fails a request after (retries + 1) x timeout instead of DuckDB's default
+# 4 x 30 s; the timeout bounds each socket operation, so a slow upload that keeps moving is not cut short.
+S3_HTTP_TIMEOUT_SECONDS = 20
+S3_HTTP_RETRIES = 2
+# libpq waits on an unanswered connect as long as the OS does (minutes): a PostgreSQL catalog gets a bound unless
+# its connection string sets one.
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 10
 # DuckDB would take up to 80% of RAM; a bound keeps the run's memory flat as the corpus grows (DuckDB spills to
 # disk past it). Insertion order does not matter: every reader query orders what it needs.
 ENGINE_CONFIG = {
@@ -81,6 +89,14 @@ class LakeConfig:
     def catalog_path(self) -> Path | None:
         return None if self.on_postgres else Path(self.catalog)
 
+    @property
+    def postgres_conninfo(self) -> str:
+        """The libpq string of a PostgreSQL catalog, with a connect timeout unless it names one."""
+        conninfo = self.catalog.removeprefix("postgres:").strip()
+        if "connect_timeout" not in conninfo and "://" not in conninfo:
+            conninfo = f"{conninfo} connect_timeout={POSTGRES_CONNECT_TIMEOUT_SECONDS}".strip()
+        return conninfo
+
     def describe(self) -> str:
         catalog = "PostgreSQL catalog " + _without_password(self.catalog) if self.on_postgres else self.catalog
         return f"{catalog}, data in {self.data_path}"
@@ -105,12 +121,20 @@ class LakeConfig:
             options.append("META_JOURNAL_MODE 'WAL'")
         if read_only:
             options.append("READ_ONLY")
-        target = self.catalog if self.on_postgres else f"sqlite:{self.catalog}"
+        target = f"postgres:{self.postgres_conninfo}" if self.on_postgres else f"sqlite:{self.catalog}"
         return f"ATTACH {_sql_string('ducklake:' + target)} AS {LAKE} ({', '.join(options)})"
 
 
 def _without_password(catalog: str) -> str:
     return " ".join("password=***" if part.lower().startswith("password=") else part for part in catalog.split())
+
+
+_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s\"]+)", re.IGNORECASE)
+
+
+def _scrubbed(message: str) -> str:
+    """An error message without the password DuckDB's postgres extension quotes from the connection string."""
+    return _PASSWORD.sub(r"\1***", message)
 
 
 # -- extensions, offline ----------------------------------------------------------------------------------
@@ -180,6 +204,10 @@ def open_lake(config: LakeConfig, read_only: bool, engine: dict[str, Any] | None
         load_extensions(con, needed_extensions(config))
         if config.on_s3:
             con.execute(s3_secret_sql())
+            # GLOBAL: a plain SET holds for this connection only, not for the cursors steps work through.
+            con.execute(f"SET GLOBAL http_timeout = {S3_HTTP_TIMEOUT_SECONDS}")
+            con.execute(f"SET GLOBAL http_retries = {S3_HTTP_RETRIES}")
+            _check_s3_data_path(con, config)
         path = config.catalog_path
         if path is not None and read_only and not path.exists():
             raise LakeError(f"no lake at {path} yet: run `make run` first (FEEDS_ETL_CATALOG)")
@@ -193,13 +221,71 @@ def open_lake(config: LakeConfig, read_only: bool, engine: dict[str, Any] | None
         try:
             con.execute(config.attach_sql(read_only))
         except duckdb.Error as exc:
-            raise LakeError(f"cannot open the lake catalog ({config.describe()}): {_first_line(exc)}") from None
+            if not (config.on_postgres and _missing_database(exc)):
+                raise LakeError(f"cannot open the lake catalog ({config.describe()}): {_catalog_reason(exc)}") from None
+            if read_only:
+                raise LakeError(f"no lake yet ({config.describe()}): run `make run` first") from None
+            _create_postgres_database(config)
+            try:
+                con.execute(config.attach_sql(read_only))
+            except duckdb.Error as retry_exc:
+                raise LakeError(
+                    f"cannot open the lake catalog ({config.describe()}): {_catalog_reason(retry_exc)}"
+                ) from None
         con.execute(f"USE {LAKE}")
         con.execute("SET TimeZone = 'UTC'")
         return con
     except BaseException:
         con.close()
         raise
+
+
+def _check_s3_data_path(con: duckdb.DuckDBPyConnection, config: LakeConfig) -> None:
+    """One listing under the data path (a prefix no file has: cheap at any lake size), so that a wrong endpoint,
+    bucket or key is an error naming them before anything is written."""
+    try:
+        con.execute("SELECT count(*) FROM glob(?)", [config.data_path.rstrip("/") + "/.feeds_etl_probe*"]).fetchall()
+    except duckdb.Error as exc:
+        endpoint = os.environ.get("AWS_ENDPOINT_URL") or "AWS"
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = "; ".join(line for line in lines[:3] if not line.startswith(("LINE ", "^", "Authentication Failure")))
+        raise LakeError(f"cannot use the S3 data path {config.data_path} (endpoint {endpoint}): {reason}") from None
+
+
+def _catalog_reason(exc: duckdb.Error) -> str:
+    """What libpq or SQLite said, without DuckDB's framing and without a password."""
+    message = _scrubbed(str(exc))
+    found = re.search(r'Unable to connect to Postgres at ".*?": (.*)', message, re.DOTALL)
+    if found:
+        return " ".join(found.group(1).split())
+    return _first_line(Exception(message))
+
+
+def _missing_database(exc: duckdb.Error) -> bool:
+    return bool(re.search(r'FATAL:\s+database ".*" does not exist', str(exc)))
+
+
+def _create_postgres_database(config: LakeConfig) -> None:
+    """The catalog's database, created on the first write as a SQLite catalog's file is: through the server's
+    `postgres` database, with the catalog's own credentials (which need CREATEDB)."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    conninfo = config.postgres_conninfo
+    name = conninfo_to_dict(conninfo).get("dbname")
+    if not name:
+        raise LakeError(f"the {config.describe()} names no database (dbname=...)")
+    try:
+        with psycopg.connect(make_conninfo(conninfo, dbname="postgres"), autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.errors.DuplicateDatabase:
+        pass  # another writer created it first
+    except psycopg.Error as exc:
+        raise LakeError(
+            f"the database {name} of the {config.describe()} does not exist and could not be created "
+            f"({_scrubbed(_first_line(exc))}): create it, e.g. `createdb {name}`"
+        ) from None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -234,7 +320,12 @@ class Warehouse:
         self._lock = _writer_lock(config)
 
     def _base(self) -> duckdb.DuckDBPyConnection:
-        with self._engine_lock:
+        if self._engine is not None:
+            return self._engine
+        # Opening creates the catalog and the schema of a new lake: processes starting at once take turns (on
+        # PostgreSQL, two DuckLake initialisations at once collide on the catalog's tables). The writer lock
+        # (re-entrant) is always taken before the engine lock, never after.
+        with self._lock.held(), self._engine_lock:
             if self._engine is None:
                 engine = open_lake(self.config, read_only=False)
                 try:
@@ -408,8 +499,12 @@ class _FileLock:
             finally:
                 self._local.depth -= 1
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a+") as handle:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = self.path.open("a+")
+        except OSError as exc:
+            raise LakeError(f"cannot create the lake (writer lock {self.path}): {exc}") from None
+        with handle:
             deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
             while True:
                 try:
@@ -431,8 +526,8 @@ class _PostgresLock:
     """Writers on a PostgreSQL catalog, on any machine, take turns through an advisory lock of that database:
     the server frees it when the holder's connection dies."""
 
-    def __init__(self, conninfo: str, key: str) -> None:
-        self.conninfo = conninfo
+    def __init__(self, config: LakeConfig, key: str) -> None:
+        self.config = config
         self.key = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
         self._local = threading.local()
 
@@ -448,9 +543,12 @@ class _PostgresLock:
         import psycopg
 
         try:
-            conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10)
+            conn = self._connect()
         except psycopg.Error as exc:
-            raise LakeError(f"cannot reach the PostgreSQL catalog for the writer lock: {_first_line(exc)}") from None
+            reason = " ".join(_scrubbed(str(exc)).split())
+            raise LakeError(
+                f"cannot reach the PostgreSQL catalog for the writer lock ({self.config.describe()}): {reason}"
+            ) from None
         try:
             deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
             while not conn.execute("SELECT pg_try_advisory_lock(%s)", [self.key]).fetchone()[0]:
@@ -466,10 +564,21 @@ class _PostgresLock:
         finally:
             conn.close()
 
+    def _connect(self) -> Any:
+        import psycopg
+
+        try:
+            return psycopg.connect(self.config.postgres_conninfo, autocommit=True)
+        except psycopg.OperationalError as exc:
+            if not re.search(r'database ".*" does not exist', str(exc)):
+                raise
+        _create_postgres_database(self.config)  # the first writer of a new lake, as open_lake would
+        return psycopg.connect(self.config.postgres_conninfo, autocommit=True)
+
 
 def _writer_lock(config: LakeConfig) -> _FileLock | _PostgresLock:
     if config.on_postgres:
-        return _PostgresLock(config.catalog.removeprefix("postgres:"), f"feeds_etl:{config.data_path}")
+        return _PostgresLock(config, f"feeds_etl:{config.data_path}")
     path = Path(config.catalog)
     return _FileLock(path.with_name(path.name + ".lock"))
 
