@@ -233,7 +233,7 @@ def open_lake(config: LakeConfig, read_only: bool, engine: dict[str, Any] | None
                     f"cannot open the lake catalog ({config.describe()}): {_catalog_reason(retry_exc)}"
                 ) from None
         con.execute(f"USE {LAKE}")
-        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET GLOBAL TimeZone = 'UTC'")  # GLOBAL: the cursors the steps use share it
         return con
     except BaseException:
         con.close()
@@ -461,9 +461,6 @@ class Session:
         with transaction(self._con):
             yield self._con
 
-
-# SQLite answers "database is locked" when another process holds its write lock past the busy timeout.
-COMMIT_RETRIES = 5
 
 
 @contextmanager
