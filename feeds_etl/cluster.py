@@ -114,7 +114,11 @@ def executor() -> dg.ExecutorDefinition:
 
 def instance_yaml() -> str:
     """DAGSTER_HOME/dagster.yaml: the repository's, plus PostgreSQL storage when DAGSTER_POSTGRES_URL is set."""
-    text = (REPO_ROOT / "dagster.yaml").read_text(encoding="utf-8")
+    repository_yaml = REPO_ROOT / "dagster.yaml"
+    # Without the repository (an installed package), Dagster's defaults with telemetry off.
+    text = f"{_OURS}\ntelemetry:\n  enabled: false\n"
+    if repository_yaml.exists():
+        text = repository_yaml.read_text(encoding="utf-8")
     if postgres_url() is None:
         return text
     cluster_settings = {
