@@ -312,7 +312,8 @@ def dagster_breakdown(dagster_home: Path, output: str) -> dict[str, Any]:
 
 
 def write_feed_list(path: Path, server: CorpusServer, indices: range) -> None:
-    lines = ["allow_private_networks: true", "feeds:"]  # the corpus is served on loopback addresses
+    # The corpus is served on loopback addresses; its items' links lead to example hosts, not article pages.
+    lines = ["allow_private_networks: true", "defaults: {full_text: never}", "feeds:"]
     for i in indices:
         lines += [f"  - name: {server.corpus.feeds[i].name}", f"    url: {server.url(i)}"]
     path.write_text("\n".join(lines) + "\n")
@@ -368,6 +369,7 @@ def grow_archive(root: Path, factor: int) -> int:
     warehouse = Warehouse(lake_of(root))
     for copy in range(1, factor):
         with warehouse.writing() as con:
+            con.execute("SET memory_limit = '4GB'")  # a copy of every body at once; the runs keep their bound
             con.execute(
                 """INSERT INTO feed_snapshots
                    SELECT * REPLACE (

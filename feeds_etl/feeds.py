@@ -178,7 +178,10 @@ def parse_feed_list(document: Any, feeds_path: Path) -> FeedList:
     base_dir = REPO_ROOT
     feeds: list[Feed] = []
     seen: dict[str, int] = {}
+    defaults = _parse_defaults(document.get("defaults"), f"{where}: defaults")
     for index, entry in enumerate(entries, start=1):
+        if isinstance(entry, dict):
+            entry = {**defaults, **entry}  # a feed's own keys win over the list's defaults
         feed = _parse_entry(entry, f"{where}: feed #{index}", base_dir)
         if feed.name in seen:
             raise FeedListError(
@@ -266,6 +269,22 @@ def _optional_text(entry: dict[str, Any], key: str, where: str) -> str | None:
     if not isinstance(value, str):
         raise FeedListError(f"{where}: '{key}' must be text (got {value!r})")
     return value.strip() or None
+
+
+# Per-feed keys a list may set once for all its feeds under `defaults:`.
+_DEFAULTABLE_KEYS = {"enabled", "history", "boilerplate", "full_text", "group"}
+
+
+def _parse_defaults(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise FeedListError(f"{where}: expected a mapping of per-feed keys, e.g. {{full_text: never}}")
+    unknown = set(value) - _DEFAULTABLE_KEYS
+    if unknown:
+        allowed = sorted(_DEFAULTABLE_KEYS)
+        raise FeedListError(f"{where}: key(s) {sorted(unknown)} cannot be defaults; allowed: {allowed}")
+    return dict(value)
 
 
 def _parse_history(value: Any, where: str) -> HistoryImport:

@@ -53,7 +53,13 @@ class Project:
 
     def write_feeds(self, feeds: Sequence[dict], tag_aliases: dict | None = None) -> None:
         # Tests read bundled samples from disk and serve feeds on 127.0.0.1.
-        document: dict = {"allow_local_files": True, "allow_private_networks": True, "feeds": list(feeds)}
+        # Article pages only where a test asks (`full_text` per feed): tests never reach the internet.
+        document: dict = {
+            "allow_local_files": True,
+            "allow_private_networks": True,
+            "defaults": {"full_text": "never"},
+            "feeds": list(feeds),
+        }
         if tag_aliases:
             document["tag_aliases"] = tag_aliases
         self.feeds_file.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")

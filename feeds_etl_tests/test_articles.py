@@ -184,8 +184,8 @@ def teaser_site(feed_server: FeedServer, project: Project) -> FeedServer:
     server.add_feed("/never.xml", rss_feed("Never", never))
     project.write_feeds(
         [
-            {"name": "teasers", "url": server.url("/teasers.xml")},
-            {"name": "full", "url": server.url("/full.xml")},
+            {"name": "teasers", "url": server.url("/teasers.xml"), "full_text": "auto"},
+            {"name": "full", "url": server.url("/full.xml"), "full_text": "auto"},
             {"name": "quiet", "url": server.url("/never.xml"), "full_text": "never"},
         ]
     )

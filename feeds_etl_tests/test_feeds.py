@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from feeds_etl.feeds import REPO_ROOT, FeedListError, load_feed_list
+from feeds_etl.feeds import REPO_ROOT, FeedListError, load_feed_list, parse_feed_list
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -120,3 +120,18 @@ def test_malformed_lists_name_the_file_entry_and_problem(tmp_path: Path, text: s
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FeedListError, match="feed list not found"):
         load_feed_list(tmp_path / "nope.yaml")
+
+
+def test_defaults_apply_to_every_feed_unless_it_sets_its_own(tmp_path: Path) -> None:
+    document = {
+        "defaults": {"full_text": "never", "group": "News"},
+        "feeds": [
+            {"name": "a", "url": "https://a.example/feed"},
+            {"name": "b", "url": "https://b.example/feed", "full_text": "always"},
+        ],
+    }
+    feeds = parse_feed_list(document, tmp_path / "feeds.yaml").by_id()
+    assert (feeds["a"].full_text, feeds["a"].group) == ("never", "News")
+    assert (feeds["b"].full_text, feeds["b"].group) == ("always", "News")
+    with pytest.raises(FeedListError, match=r"defaults: key\(s\) \['url'\] cannot be defaults"):
+        parse_feed_list({"defaults": {"url": "x"}, "feeds": document["feeds"]}, tmp_path / "feeds.yaml")
