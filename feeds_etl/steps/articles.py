@@ -22,7 +22,7 @@ from feeds_etl.steps.work import Timings
 from feeds_etl.warehouse import articles as article_store
 from feeds_etl.warehouse import text as text_store
 from feeds_etl.warehouse.articles import USABLE, ArticlePage, Validators
-from feeds_etl.warehouse.store import Session
+from feeds_etl.warehouse.store import Session, registered_ids
 
 # Fetched pages are stored in batches of about this size, so memory stays flat on a first import.
 STORE_BATCH_BYTES = 32 * 1024 * 1024
@@ -70,8 +70,14 @@ def fetch_articles(
     if not first_key <= current <= last_key or not pending_ids:
         return report
     feeds = feed_list.by_id()
+    wanting = [feed_id for feed_id, feed in feeds.items() if feed.full_text != "never"]
+    if not wanting:  # no feed asks for articles: nothing to read, let alone fetch
+        return report
     with timings.measure("read"), session.reading() as con:
-        pending = set(pending_ids)
+        with registered_ids(con, "_wanting_feeds", "feed_id", wanting):
+            query = "SELECT item_id FROM items SEMI JOIN _wanting_feeds USING (feed_id)"
+            theirs = {item_id for (item_id,) in con.execute(query).fetchall()}
+        pending = set(pending_ids) & theirs
         changed = [item_id for item_id in text_store.changed_item_ids(con, current, current) if item_id in pending]
         links: dict[str, list[str]] = {}  # page URL -> the items linking to it
         for start in range(0, len(changed), READ_BATCH_ITEMS):
