@@ -41,12 +41,10 @@ def _parse_slice(pending: Sequence[items_store.PendingContent]) -> items_store.P
     return items_store.ParsedBatch.from_feeds([_parse_pending(content) for content in pending])
 
 
-# Work is done in batches so memory stays flat however many feeds and items a run covers.
+# Bodies are parsed in batches of about this size, so memory stays flat however many feeds a run covers.
 PARSE_BATCH_BYTES = 32 * 1024 * 1024
-CLEAN_BATCH_ITEMS = 2000
-CLEAN_BATCH_CHARS = 32 * 1024 * 1024  # of HTML: long articles make smaller batches
-# Smaller ranges are parsed / cleaned in-process (about 0.8 s of work), where the worker pool's start-up
-# would cost as much as it saves. Decided per range, not per batch: a batch is smaller than this by design.
+# Less XML than this is parsed in-process, where starting the worker pool would cost as much as it saves.
+# Decided per range, not per batch: a batch is smaller than this by design.
 PARALLEL_PARSE_BYTES = 16 * 1024 * 1024
 PARALLEL_CLEAN_ITEMS = 500
 # Batches handed to the workers ahead of the one being stored (see `_overlapped`).
