@@ -234,15 +234,18 @@ def test_make_sql_and_make_export_read_the_lake(project: Project) -> None:
     assert missing.returncode == 2 and "usage: make export OUT=" in missing.stdout
 
 
-
 @contextlib.contextmanager
 def lake_on_its_own_disk(path: Path) -> Iterator[Callable[[], None]]:
     """A data path on a small tmpfs (as root; yields "fill it up"), else a directory whose writes are then
     refused (yields "make it read-only"): either way the next write of Parquet fails, as on a full disk."""
     path.mkdir(parents=True)
-    if os.geteuid() == 0 and subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(path)], capture_output=True
-    ).returncode == 0:
+    if (
+        os.geteuid() == 0
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(path)], capture_output=True
+        ).returncode
+        == 0
+    ):
 
         def fill() -> None:
             with (path / "filler").open("wb") as filler, contextlib.suppress(OSError):

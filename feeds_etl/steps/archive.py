@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from feeds_etl import progress
 from feeds_etl.feeds import Feed, FeedList
 from feeds_etl.fetch import FetchClient, FetchResult, FetchSettings, fetch_each, make_client
 from feeds_etl.health import (
@@ -25,7 +26,6 @@ from feeds_etl.history import fetch_history
 from feeds_etl.hours import hour_key
 from feeds_etl.model import Snapshot
 from feeds_etl.parse import sniff_not_a_feed
-from feeds_etl import progress
 from feeds_etl.steps.work import BESIDE_WORKERS, Timings
 from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse import history as history_store

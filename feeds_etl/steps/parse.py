@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from feeds_etl import parallel
+from feeds_etl import parallel, progress
 from feeds_etl.parse import ParsedFeed, parse_feed
 from feeds_etl.parse_fast import parse_feed_fast
-from feeds_etl import progress
 from feeds_etl.steps.work import BESIDE_WORKERS, Timings, batches_by_size, in_workers
 from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse import items as items_store
@@ -46,9 +45,6 @@ PARSE_BATCH_BYTES = 32 * 1024 * 1024
 # Less XML than this is parsed in-process, where starting the worker pool would cost as much as it saves.
 # Decided per range, not per batch: a batch is smaller than this by design.
 PARALLEL_PARSE_BYTES = 16 * 1024 * 1024
-PARALLEL_CLEAN_ITEMS = 500
-# Batches handed to the workers ahead of the one being stored (see `_overlapped`).
-IN_FLIGHT_BATCHES = 2
 
 
 def parse_range(

@@ -462,7 +462,6 @@ class Session:
             yield self._con
 
 
-
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """BEGIN ... COMMIT (one lake snapshot), or roll back. A commit that fails leaves nothing visible."""
