@@ -377,9 +377,11 @@ class Warehouse:
 
     @contextmanager
     def session(self, threads: int | None = None) -> Iterator[Session]:
-        """A step's batches: the writer lock held throughout (a step reads what it will write), one connection."""
-        with self._lock.held(), self.reading(threads) as con:
-            yield Session(con)
+        """A step's batches on one connection: reads take no lock, each write transaction takes the writer lock
+        (so steps on other machines, or another run, read and compute at the same time and take turns only to
+        commit; every write re-reads what it depends on inside its transaction)."""
+        with self.reading(threads) as con:
+            yield Session(con, self._lock)
 
     def import_legacy(self, database: Path) -> dict[str, int] | None:
         """A warehouse of the first design imported once, in one transaction (see `legacy`)."""
@@ -442,10 +444,10 @@ def _storage_usage(con: duckdb.DuckDBPyConnection, config: LakeConfig) -> Storag
 
 
 class Session:
-    """One connection under the writer lock (`Warehouse.session`)."""
+    """One connection for a step's reads and writes (`Warehouse.session`)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self._con = con
+    def __init__(self, con: duckdb.DuckDBPyConnection, lock: _FileLock | _PostgresLock) -> None:
+        self._con, self._lock = con, lock
 
     @contextmanager
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -458,7 +460,8 @@ class Session:
 
     @contextmanager
     def writing(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with transaction(self._con):
+        """One transaction under the writer lock, committed as one lake snapshot."""
+        with self._lock.held(), transaction(self._con):
             yield self._con
 
 
