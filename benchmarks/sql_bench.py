@@ -2,7 +2,7 @@
 
 Builds a warehouse of N synthetic items directly in SQL (words drawn from a Zipf-like vocabulary, 2-6 tags
 each over 60 days), indexes it for search with the pipeline's own stemmer and rebuilds the tag aggregates the
-pipeline's way, publishes it,
+pipeline's way in a lake,
 then times the views and macros in a plain read-only session, as a user would run them.
 
     .venv/bin/python benchmarks/sql_bench.py [--items 100000]
@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from feeds_etl.search import TOKENIZE_SQL, porter_stemmer
-from feeds_etl.warehouse import Warehouse
+from feeds_etl.warehouse import LakeConfig, Warehouse, readers
 from feeds_etl.warehouse.tags import rebuild_aggregates
 
 QUERIES = {
@@ -41,7 +41,8 @@ def build(warehouse: Warehouse, n_items: int) -> dict[str, float]:
             """CREATE TEMP TABLE vocab AS SELECT i AS rank, 'w' || i::VARCHAR AS word FROM range(1, 20001) t(i)"""
         )
         con.execute(
-            f"""INSERT INTO item_versions
+            f"""INSERT INTO item_versions (item_id, entry_sha256, feed_id, guid, link, title, author, published_at,
+                                       updated_at, summary_html, content_html, categories)
             SELECT 'item' || i, 'sha' || i, 'feed' || (i % 500), 'guid' || i, 'https://example.org/' || i,
                    'Title ' || i || CASE WHEN i % 997 = 0 THEN ' Khorasan radicalisation' ELSE '' END,
                    NULL, TIMESTAMPTZ '2026-06-30 00:00:00+00' - to_minutes((i * 7919) % (60 * 24 * 60)),
@@ -55,7 +56,8 @@ def build(warehouse: Warehouse, n_items: int) -> dict[str, float]:
         )
         # ~300 words per item; frequent words dominate, as in real text.
         con.execute(
-            f"""INSERT INTO item_text
+            f"""INSERT INTO item_text (item_id, text, word_count, language, reading_time_minutes, cleaner_version,
+                                   source_sha256)
             SELECT 'item' || i,
                    array_to_string(list_transform(range(300),
                        k -> 'w' || (1 + floor(pow(((i * 104729 + k * 7907) % 10007) / 10007.0, 3) * 20000))::INT
@@ -64,7 +66,8 @@ def build(warehouse: Warehouse, n_items: int) -> dict[str, float]:
             FROM range({n_items}) t(i)"""
         )
         con.execute(
-            """INSERT INTO item_tags SELECT item_id, feed_id, unnest(categories), unnest(categories) FROM items"""
+            """INSERT INTO item_tags (item_id, feed_id, tag, tag_raw)
+               SELECT item_id, feed_id, unnest(categories), unnest(categories) FROM items"""
         )
         timings["load synthetic items (s)"] = time.perf_counter() - start
         start = time.perf_counter()
@@ -110,8 +113,8 @@ def index_for_search(con: duckdb.DuckDBPyConnection, words: pa.Table) -> None:
     )
 
 
-def time_query(database: Path, sql: str, repeat: int = 5) -> float:
-    con = duckdb.connect(str(database), read_only=True)
+def time_query(lake: LakeConfig, sql: str, repeat: int = 5) -> float:
+    con = readers.connect(config=lake)
     try:
         con.execute(sql).fetchall()  # warm-up
         samples = []
@@ -129,15 +132,16 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        warehouse = Warehouse(Path(tmp) / "bench.duckdb")
+        lake = LakeConfig(str(Path(tmp) / "bench.sqlite"), f"{tmp}/lake/")
+        warehouse = Warehouse(lake)
         build_timings = build(warehouse, args.items)
-        size_mb = warehouse.database.stat().st_size / 1e6
-        print(f"{args.items:,} items, database {size_mb:.0f} MB")
+        size_mb = sum(path.stat().st_size for path in Path(tmp).rglob("*") if path.is_file()) / 1e6
+        print(f"{args.items:,} items, lake {size_mb:.0f} MB")
         for name, seconds in build_timings.items():
             print(f"  {name:<40} {seconds:8.2f}")
         print(f"  {'query (median of 5, read-only session)':<40} {'ms':>8}")
         for name, sql in QUERIES.items():
-            print(f"  {name:<40} {time_query(warehouse.database, sql) * 1000:8.1f}")
+            print(f"  {name:<40} {time_query(lake, sql) * 1000:8.1f}")
 
 
 if __name__ == "__main__":
