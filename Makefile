@@ -12,15 +12,22 @@ DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 override DAGSTER_HOME := $(abspath $(DAGSTER_HOME))
 export DAGSTER_HOME
 
-.PHONY: bootstrap run test ui backfill sql export import-opml export-opml bench lint format worker instance
+.PHONY: bootstrap run test ui backfill sql export import-opml export-opml bench lint format worker instance lock
 
-# (Re)install whenever pyproject.toml is newer than the last install.
-$(STAMP): pyproject.toml
+# (Re)install whenever pyproject.toml or the lock is newer than the last install: the exact versions of
+# requirements.lock, then feeds_etl itself.
+$(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing feeds_etl into $(VENV) (first time takes a minute)..."
 	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
+
+# After changing dependencies in pyproject.toml: resolve requirements.lock again (uv, from PyPI).
+lock: $(STAMP)
+	@$(PY) -m pip install --quiet --disable-pip-version-check uv
+	@$(VENV)/bin/uv pip compile --quiet pyproject.toml --extra dev --universal --python-version 3.11 -o requirements.lock
 
 # DAGSTER_HOME/dagster.yaml from dagster.yaml, plus PostgreSQL storage when DAGSTER_POSTGRES_URL is set (then
 # the instance is migrated here, once, before any worker or run uses it). A dagster.yaml of your own is kept.
