@@ -18,7 +18,7 @@ import feeds_etl.steps.parse
 feeds_etl.clean.detect_language("warm up the language model")
 
 # Everything loaded so far lives as long as the worker: keep the cyclic garbage collector from re-scanning it
-# on every collection (cleaning allocates many small objects; this alone makes a worker ~1.5x faster).
+# on every collection (cleaning allocates many small objects).
 gc.freeze()
 
 
@@ -38,6 +38,6 @@ def _keep_freed_memory() -> None:
 
 _keep_freed_memory()
 # Arrow's own allocator (mimalloc) hands the pages of freed tables back to the kernel within milliseconds, and
-# every task's tables then fault them in afresh (clearing 1.3 s of pages in a 1,000-feed import's workers).
+# every task's tables then fault them in afresh.
 # glibc's, tuned as above, keeps them.
 pyarrow.set_memory_pool(pyarrow.system_memory_pool())

@@ -211,7 +211,7 @@ def _language_sample(blocks: list[Block]) -> str:
 
 
 def _looks_like_wordpress(html: str) -> bool:
-    # Substring tests on a lower-cased copy: a case-insensitive regex over the whole HTML cost 0.2 ms per item.
+    # Substring tests on a lower-cased copy: cheaper than a case-insensitive regex over the whole HTML.
     lowered = html.lower()
     return "/wp-content/" in lowered or "appeared first on" in lowered or bool(_WORDPRESS_CLASS.search(lowered))
 

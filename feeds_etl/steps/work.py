@@ -23,7 +23,7 @@ S = TypeVar("S", bound=tuple)
 # Batches handed to the workers ahead of the one being stored (see `overlapped`).
 IN_FLIGHT_BATCHES = 2
 # DuckDB threads for the batch reads and writes done beside the workers (or the fetch): these bulk appends gain
-# nothing from a second thread, which only takes CPU from the workers (25,000-item clean: 4 s of CPU).
+# nothing from a second thread, which only takes CPU from the workers.
 BESIDE_WORKERS = 1
 
 

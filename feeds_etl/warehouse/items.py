@@ -114,8 +114,7 @@ def load_contents(con: duckdb.DuckDBPyConnection, keys: Sequence[tuple[str, str]
     with registered(con, "_content_keys", batch):
         # Which archive row holds each body (keys only), then those rows from that stretch alone: the scan skips
         # what lies outside their rowid range, while a join alone reads every stored body, once per batch. No
-        # body goes through an aggregate: `any_value` copied each one twice more (a 1,000-feed import's bodies
-        # took 0.9-1.3 CPU s to load that way, 0.5 s so).
+        # body goes through an aggregate: `any_value` would copy each one twice more.
         rows = con.execute(
             """SELECT min(s.rowid) FROM feed_snapshots s SEMI JOIN _content_keys k
                  ON s.feed_id = k.feed_id AND s.content_sha256 = k.content_sha256

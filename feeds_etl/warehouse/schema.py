@@ -164,7 +164,7 @@ TABLES: dict[str, str] = {
     """,
     # Full-text index maintained incrementally by the pipeline (BM25 in plain SQL, see search_items). The
     # ~200 rows per item are integers: documents and terms are numbered in search_docs and search_vocab (as
-    # strings they took the writer 1.5-2.4 CPU s more per 1,000-feed first import, and 60% more space).
+    # strings they cost the writer more CPU and space).
     "search_terms": """
         doc_id INTEGER NOT NULL,
         term_id INTEGER NOT NULL,
