@@ -12,7 +12,7 @@ import duckdb
 
 from feeds_etl.assets import cleaned_text, parsed_items, raw_feed_xml, tag_aggregates
 from feeds_etl.resources import FeedListResource, WarehouseResource
-from feeds_etl.warehouse.store import registered_ids
+from feeds_etl.warehouse.bulk import registered_ids
 
 # A feed failing this many hourly attempts in a row gets a warning.
 FAILING_FEED_THRESHOLD = 3

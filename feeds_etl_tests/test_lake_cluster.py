@@ -16,8 +16,9 @@ import pytest
 import feeds_etl
 from feeds_etl.feeds import REPO_ROOT
 from feeds_etl.warehouse import LakeConfig, Warehouse, store
+from feeds_etl.warehouse.errors import LakeError
 from feeds_etl.warehouse.readers import connect, export
-from feeds_etl.warehouse.store import LakeError, s3_secret_sql
+from feeds_etl.warehouse.store import s3_secret_sql
 from feeds_etl_tests.conftest import Project
 from feeds_etl_tests.services import PostgresServer, S3Endpoint, closed_port, throwaway_postgres
 from feeds_etl_tests.test_backfill import RUN_TIMEOUT, env_for, hours_ago

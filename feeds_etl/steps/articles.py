@@ -22,7 +22,8 @@ from feeds_etl.steps.work import Timings
 from feeds_etl.warehouse import articles as article_store
 from feeds_etl.warehouse import text as text_store
 from feeds_etl.warehouse.articles import USABLE, ArticlePage, Validators
-from feeds_etl.warehouse.store import Session, registered_ids
+from feeds_etl.warehouse.bulk import registered_ids
+from feeds_etl.warehouse.store import Session
 
 # Fetched pages are stored in batches of about this size, so memory stays flat on a first import.
 STORE_BATCH_BYTES = 32 * 1024 * 1024

@@ -18,7 +18,7 @@ from feeds_etl.steps import articles
 from feeds_etl.steps.work import BESIDE_WORKERS, Timings, batches_by_size, in_workers
 from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse import text as text_store
-from feeds_etl.warehouse.store import registered_ids
+from feeds_etl.warehouse.bulk import registered_ids
 
 # Items are cleaned in batches of at most this many, and of at most this much HTML (long articles make smaller
 # batches), so memory stays flat.

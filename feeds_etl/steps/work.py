@@ -13,7 +13,8 @@ from typing import TypeVar
 import duckdb
 
 from feeds_etl import parallel
-from feeds_etl.warehouse.store import Session, concat_fieldwise
+from feeds_etl.warehouse.bulk import concat_fieldwise
+from feeds_etl.warehouse.store import Session
 
 B = TypeVar("B")
 R = TypeVar("R")

@@ -10,7 +10,7 @@ import duckdb
 import pyarrow as pa
 
 from feeds_etl.model import FetchResult
-from feeds_etl.warehouse.store import insert_table, registered_ids, rows_at
+from feeds_etl.warehouse.bulk import insert_table, registered_ids, rows_at
 
 _TS = pa.timestamp("us", tz="UTC")
 

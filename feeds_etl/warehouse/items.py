@@ -9,7 +9,7 @@ import duckdb
 import pyarrow as pa
 
 from feeds_etl.parse import PARSER_VERSION, ParsedFeed, entry_as_row
-from feeds_etl.warehouse.store import insert_table, registered, rows_at
+from feeds_etl.warehouse.bulk import insert_table, registered, rows_at
 
 _TS = pa.timestamp("us", tz="UTC")
 

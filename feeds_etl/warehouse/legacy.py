@@ -6,8 +6,9 @@ from pathlib import Path
 
 import duckdb
 
+from feeds_etl.warehouse.bulk import sql_string
 from feeds_etl.warehouse.schema import TABLES
-from feeds_etl.warehouse.store import get_meta, set_meta, sql_string, transaction
+from feeds_etl.warehouse.store import get_meta, set_meta, transaction
 
 # The last schema of the single-file design; older files are brought to it by the release that made them.
 LEGACY_SCHEMA_VERSION = 10

@@ -7,16 +7,10 @@ from pathlib import Path
 
 import duckdb
 
+from feeds_etl.warehouse.bulk import sql_string
+from feeds_etl.warehouse.errors import LakeError
 from feeds_etl.warehouse.schema import TABLES, ddl_statements
-from feeds_etl.warehouse.store import (
-    LAKE,
-    LakeConfig,
-    LakeError,
-    needed_extensions,
-    open_lake,
-    s3_secret_sql,
-    sql_string,
-)
+from feeds_etl.warehouse.store import LAKE, LakeConfig, needed_extensions, open_lake, s3_secret_sql
 
 # The storage format of an export: readable by DuckDB 1.2 and later.
 EXPORT_STORAGE_VERSION = "v1.2.0"

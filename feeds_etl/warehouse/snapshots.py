@@ -12,7 +12,7 @@ import pyarrow as pa
 from feeds_etl.feeds import Feed
 from feeds_etl.health import FeedHealth
 from feeds_etl.model import FetchResult, Snapshot
-from feeds_etl.warehouse.store import insert_arrow, registered_ids
+from feeds_etl.warehouse.bulk import insert_arrow, registered_ids
 
 _TS = pa.timestamp("us", tz="UTC")
 

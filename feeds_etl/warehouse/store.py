@@ -14,22 +14,20 @@ to no snapshot and are deleted by the daily maintenance.
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import os
 import re
 import threading
-import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
 
+from feeds_etl.warehouse.bulk import _sql_string
+from feeds_etl.warehouse.errors import LakeError, scrubbed
+from feeds_etl.warehouse.locks import FileLock, PostgresLock, writer_lock
 from feeds_etl.warehouse.schema import SCHEMA_VERSION, TABLES, ddl_statements
 
 LOCK_TIMEOUT_SECONDS = 3600.0
@@ -59,14 +57,6 @@ NOT_INLINED = ("feed_snapshots", "item_versions", "item_text", "article_pages")
 DEFAULT_CATALOG = "data/feeds.sqlite"
 DEFAULT_DATA_PATH = "data/lake/"
 LAKE = "lake"  # the alias the lake is attached under in every connection
-
-
-class LakeError(RuntimeError):
-    """The lake could not be opened or written: the message names what failed (catalog, data path, disk)."""
-
-
-class WarehouseBusy(LakeError):
-    """Another writer held the lock for longer than we are prepared to wait."""
 
 
 @dataclass(frozen=True)
@@ -127,14 +117,6 @@ class LakeConfig:
 
 def _without_password(catalog: str) -> str:
     return " ".join("password=***" if part.lower().startswith("password=") else part for part in catalog.split())
-
-
-_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s\"]+)", re.IGNORECASE)
-
-
-def _scrubbed(message: str) -> str:
-    """An error message without the password DuckDB's postgres extension quotes from the connection string."""
-    return _PASSWORD.sub(r"\1***", message)
 
 
 # -- extensions, offline ----------------------------------------------------------------------------------
@@ -225,7 +207,7 @@ def open_lake(config: LakeConfig, read_only: bool, engine: dict[str, Any] | None
                 raise LakeError(f"cannot open the lake catalog ({config.describe()}): {_catalog_reason(exc)}") from None
             if read_only:
                 raise LakeError(f"no lake yet ({config.describe()}): run `make run` first") from None
-            _create_postgres_database(config)
+            create_postgres_database(config)
             try:
                 con.execute(config.attach_sql(read_only))
             except duckdb.Error as retry_exc:
@@ -254,7 +236,7 @@ def _check_s3_data_path(con: duckdb.DuckDBPyConnection, config: LakeConfig) -> N
 
 def _catalog_reason(exc: duckdb.Error) -> str:
     """What libpq or SQLite said, without DuckDB's framing and without a password."""
-    message = _scrubbed(str(exc))
+    message = scrubbed(str(exc))
     found = re.search(r'Unable to connect to Postgres at ".*?": (.*)', message, re.DOTALL)
     if found:
         return " ".join(found.group(1).split())
@@ -265,7 +247,7 @@ def _missing_database(exc: duckdb.Error) -> bool:
     return bool(re.search(r'FATAL:\s+database ".*" does not exist', str(exc)))
 
 
-def _create_postgres_database(config: LakeConfig) -> None:
+def create_postgres_database(config: LakeConfig) -> None:
     """The catalog's database, created on the first write as a SQLite catalog's file is: through the server's
     `postgres` database, with the catalog's own credentials (which need CREATEDB)."""
     import psycopg
@@ -284,7 +266,7 @@ def _create_postgres_database(config: LakeConfig) -> None:
     except psycopg.Error as exc:
         raise LakeError(
             f"the database {name} of the {config.describe()} does not exist and could not be created "
-            f"({_scrubbed(_first_line(exc))}): create it, e.g. `createdb {name}`"
+            f"({scrubbed(_first_line(exc))}): create it, e.g. `createdb {name}`"
         ) from None
 
 
@@ -317,7 +299,7 @@ class Warehouse:
         self._pid = os.getpid()
         self._engine: duckdb.DuckDBPyConnection | None = None
         self._engine_lock = threading.Lock()
-        self._lock = _writer_lock(config)
+        self._lock = writer_lock(config)
 
     def _base(self) -> duckdb.DuckDBPyConnection:
         if self._engine is not None:
@@ -446,7 +428,7 @@ def _storage_usage(con: duckdb.DuckDBPyConnection, config: LakeConfig) -> Storag
 class Session:
     """One connection for a step's reads and writes (`Warehouse.session`)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, lock: _FileLock | _PostgresLock) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, lock: FileLock | PostgresLock) -> None:
         self._con, self._lock = con, lock
 
     @contextmanager
@@ -480,106 +462,6 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         # DuckLake retries its own commit conflicts; what reaches us failed for good, and nothing of the
         # transaction is visible.
         raise LakeError(f"commit to the lake failed: {_first_line(exc)}") from exc
-
-
-class _FileLock:
-    """Writers on a SQLite catalog take turns (one machine): an OS lock that the kernel frees if a run dies."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._local = threading.local()
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        if getattr(self._local, "depth", 0):  # re-entrant within a thread (a step's session, then a write)
-            self._local.depth += 1
-            try:
-                yield
-            finally:
-                self._local.depth -= 1
-            return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle = self.path.open("a+")
-        except OSError as exc:
-            raise LakeError(f"cannot create the lake (writer lock {self.path}): {exc}") from None
-        with handle:
-            deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise WarehouseBusy(f"{self.path}: another writer held the lock too long") from None
-                    time.sleep(0.05)
-            self._local.depth = 1
-            try:
-                yield
-            finally:
-                self._local.depth = 0
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-class _PostgresLock:
-    """Writers on a PostgreSQL catalog, on any machine, take turns through an advisory lock of that database:
-    the server frees it when the holder's connection dies."""
-
-    def __init__(self, config: LakeConfig, key: str) -> None:
-        self.config = config
-        self.key = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
-        self._local = threading.local()
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        if getattr(self._local, "depth", 0):
-            self._local.depth += 1
-            try:
-                yield
-            finally:
-                self._local.depth -= 1
-            return
-        import psycopg
-
-        try:
-            conn = self._connect()
-        except psycopg.Error as exc:
-            reason = " ".join(_scrubbed(str(exc)).split())
-            raise LakeError(
-                f"cannot reach the PostgreSQL catalog for the writer lock ({self.config.describe()}): {reason}"
-            ) from None
-        try:
-            deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
-            while not conn.execute("SELECT pg_try_advisory_lock(%s)", [self.key]).fetchone()[0]:
-                if time.monotonic() > deadline:
-                    raise WarehouseBusy("another writer held the lake's advisory lock too long")
-                time.sleep(0.05)
-            self._local.depth = 1
-            try:
-                yield
-            finally:
-                self._local.depth = 0
-                conn.execute("SELECT pg_advisory_unlock(%s)", [self.key])
-        finally:
-            conn.close()
-
-    def _connect(self) -> Any:
-        import psycopg
-
-        try:
-            return psycopg.connect(self.config.postgres_conninfo, autocommit=True)
-        except psycopg.OperationalError as exc:
-            if not re.search(r'database ".*" does not exist', str(exc)):
-                raise
-        _create_postgres_database(self.config)  # the first writer of a new lake, as open_lake would
-        return psycopg.connect(self.config.postgres_conninfo, autocommit=True)
-
-
-def _writer_lock(config: LakeConfig) -> _FileLock | _PostgresLock:
-    if config.on_postgres:
-        return _PostgresLock(config, f"feeds_etl:{config.data_path}")
-    path = Path(config.catalog)
-    return _FileLock(path.with_name(path.name + ".lock"))
 
 
 # -- schema --------------------------------------------------------------------------------------------
@@ -634,73 +516,3 @@ def set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
     """An upsert into `_meta` (DuckLake has no primary keys)."""
     con.execute("DELETE FROM _meta WHERE key = ?", [key])
     con.execute("INSERT INTO _meta VALUES (?, ?)", [key, value])
-
-
-# -- helpers for bulk work ---------------------------------------------------------------------------------
-
-
-def _sql_string(text: str) -> str:
-    """A quoted SQL string literal (ATTACH and CREATE SECRET take no parameters; values come from settings)."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-sql_string = _sql_string
-
-
-@contextmanager
-def registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
-    """An Arrow table visible to SQL as `name` for the duration of the block."""
-    con.register(name, table)
-    try:
-        yield
-    finally:
-        con.unregister(name)
-
-
-@contextmanager
-def registered_ids(con: duckdb.DuckDBPyConnection, name: str, column: str, values: Iterable[str]) -> Iterator[None]:
-    """A one-column Arrow table visible to SQL as `name`: the way to pass many ids (a list parameter costs
-    about 0.1 ms per element to bind)."""
-    with registered(con, name, pa.table({column: pa.array(list(values), pa.string())})):
-        yield
-
-
-def rows_at(con: duckdb.DuckDBPyConnection, table: str, columns: str, row_ids: pa.Array) -> list[tuple[Any, ...]]:
-    """`columns` of the rows of `table` at `row_ids` (the lake's stable row ids, found by an earlier keys-only
-    query), in row-id order. The scan reads only the files holding that stretch of rows: joining on keys instead
-    would read every row's long columns (bodies, HTML). `table` and `columns` are ours, never user input."""
-    if len(row_ids) == 0:
-        return []
-    with registered(con, "_rows_wanted", pa.table({"wanted_row": row_ids})):
-        return con.execute(
-            f"""SELECT {columns} FROM {table} SEMI JOIN _rows_wanted ON rowid = wanted_row
-                WHERE rowid BETWEEN $first AND $last ORDER BY rowid""",
-            {"first": pc.min(row_ids).as_py(), "last": pc.max(row_ids).as_py()},
-        ).fetchall()
-
-
-def insert_arrow(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str, Any]], schema: pa.Schema) -> int:
-    """Bulk-load rows through Arrow (one INSERT ... SELECT), never row by row."""
-    if not rows:
-        return 0
-    batch = pa.Table.from_pylist(list(rows), schema=schema)
-    return insert_table(con, table, batch)
-
-
-Tables = TypeVar("Tables")
-
-
-def concat_fieldwise(batches: Sequence[Tables]) -> Tables:
-    """One dataclass of Arrow tables from several (what workers hand back per slice): field by field."""
-    first = batches[0]
-    return type(first)(**{f.name: pa.concat_tables([getattr(b, f.name) for b in batches]) for f in fields(first)})
-
-
-def insert_table(con: duckdb.DuckDBPyConnection, table: str, batch: pa.Table) -> int:
-    if batch.num_rows == 0:
-        return 0
-    view = f"_incoming_{table}"
-    with registered(con, view, batch):
-        columns = ", ".join(batch.column_names)
-        con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {view}")
-    return batch.num_rows

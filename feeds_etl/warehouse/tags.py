@@ -9,8 +9,9 @@ from collections.abc import Callable, Mapping
 import duckdb
 import pyarrow as pa
 
+from feeds_etl.warehouse.bulk import registered
 from feeds_etl.warehouse.items import TOUCHED_ITEMS_SQL
-from feeds_etl.warehouse.store import get_meta, registered, set_meta
+from feeds_etl.warehouse.store import get_meta, set_meta
 
 # The day an item counts for: when it was published, else updated, else first seen (all UTC).
 ITEM_DAY_SQL = "(coalesce(i.published_at, i.updated_at, i.first_seen_at) AT TIME ZONE 'UTC')::DATE"

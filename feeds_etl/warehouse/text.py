@@ -11,8 +11,8 @@ import pyarrow.compute as pc
 
 from feeds_etl.parse import ParsedEntry
 from feeds_etl.warehouse.articles import ArticlePage
+from feeds_etl.warehouse.bulk import insert_table, registered, registered_ids, rows_at
 from feeds_etl.warehouse.items import TOUCHED_ITEMS_SQL
-from feeds_etl.warehouse.store import insert_table, registered, registered_ids, rows_at
 
 TEXT_SCHEMA = pa.schema(
     [
