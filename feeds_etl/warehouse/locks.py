@@ -9,7 +9,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,22 +21,41 @@ if TYPE_CHECKING:
 LOCK_TIMEOUT_SECONDS = 3600.0
 
 
-class FileLock:
-    """Writers on a SQLite catalog take turns (one machine): an OS lock that the kernel frees if a run dies."""
+class _ReentrantLock:
+    """Held once per thread: a step holding the lock may write again inside (nested `held` blocks)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self) -> None:
         self._local = threading.local()
 
     @contextmanager
     def held(self) -> Iterator[None]:
-        if getattr(self._local, "depth", 0):  # re-entrant within a thread (a step's session, then a write)
+        if getattr(self._local, "depth", 0):
             self._local.depth += 1
             try:
                 yield
             finally:
                 self._local.depth -= 1
             return
+        with self._acquired():
+            self._local.depth = 1
+            try:
+                yield
+            finally:
+                self._local.depth = 0
+
+    def _acquired(self) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+
+class FileLock(_ReentrantLock):
+    """Writers on a SQLite catalog take turns (one machine): an OS lock that the kernel frees if a run dies."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    @contextmanager
+    def _acquired(self) -> Iterator[None]:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             handle = self.path.open("a+")
@@ -52,32 +71,23 @@ class FileLock:
                     if time.monotonic() > deadline:
                         raise WarehouseBusy(f"{self.path}: another writer held the lock too long") from None
                     time.sleep(0.05)
-            self._local.depth = 1
             try:
                 yield
             finally:
-                self._local.depth = 0
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-class PostgresLock:
+class PostgresLock(_ReentrantLock):
     """Writers on a PostgreSQL catalog, on any machine, take turns through an advisory lock of that database:
     the server frees it when the holder's connection dies."""
 
     def __init__(self, config: LakeConfig, key: str) -> None:
+        super().__init__()
         self.config = config
         self.key = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
-        self._local = threading.local()
 
     @contextmanager
-    def held(self) -> Iterator[None]:
-        if getattr(self._local, "depth", 0):
-            self._local.depth += 1
-            try:
-                yield
-            finally:
-                self._local.depth -= 1
-            return
+    def _acquired(self) -> Iterator[None]:
         import psycopg
 
         try:
@@ -93,11 +103,9 @@ class PostgresLock:
                 if time.monotonic() > deadline:
                     raise WarehouseBusy("another writer held the lake's advisory lock too long")
                 time.sleep(0.05)
-            self._local.depth = 1
             try:
                 yield
             finally:
-                self._local.depth = 0
                 conn.execute("SELECT pg_advisory_unlock(%s)", [self.key])
         finally:
             conn.close()
