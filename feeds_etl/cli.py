@@ -106,10 +106,21 @@ QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def _instance() -> dg.DagsterInstance:
+    import fcntl
+
     from feeds_etl import cluster
 
-    cluster.prepare_home()  # PostgreSQL storage when DAGSTER_POSTGRES_URL is set, migrated once
-    return dg.DagsterInstance.get()
+    home = cluster.prepare_home()  # PostgreSQL storage when DAGSTER_POSTGRES_URL is set, migrated once
+    # A fresh DAGSTER_HOME's SQLite storages are created by the first instance: two commands started together
+    # (make run and make backfill) would both create their tables. One at a time.
+    with (home / ".feeds_etl-instance.lock").open("a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            instance = dg.DagsterInstance.get()
+            instance.get_runs(limit=1)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return instance
 
 
 def _storage_label() -> str:
