@@ -582,15 +582,17 @@ def main() -> int:
                     _step_note(m.extra),
                 )
             )
-        if "steady" in wanted:
+
+        def steady(name: str, label: str) -> None:
+            """A steady hour after `mutate`, with the bytes it added to the lake."""
             changed = corpus.mutate(args.mutate)
             before = sum(lake_bytes(root))
-            m = product("steady", root, full_list, "run")
+            m = product(name, root, full_list, "run")
             written = sum(lake_bytes(root)) - before
-            results["steady"]["bytes_written"] = written
+            results[name]["bytes_written"] = written
             rows.append(
                 Row.from_run(
-                    f"product steady hour ({len(changed)} feeds changed)",
+                    f"product steady hour{label} ({len(changed)} feeds changed)",
                     f"{args.feeds}x{args.items}",
                     m,
                     count_items(root),
@@ -600,25 +602,13 @@ def main() -> int:
                     + _step_note(m.extra),
                 )
             )
+
+        if "steady" in wanted:
+            steady("steady", "")
         if "steady10x" in wanted:
             print("-> growing the archive to 10x", flush=True)
-            grown = grow_archive(root, 10)
-            changed = corpus.mutate(args.mutate)
-            m = product("steady10x", root, full_list, "run")
-            written = sum(lake_bytes(root)) - grown
-            results["steady10x"]["bytes_written"] = written
-            rows.append(
-                Row.from_run(
-                    f"product steady hour, archive 10x ({len(changed)} feeds changed)",
-                    f"{args.feeds}x{args.items}",
-                    m,
-                    count_items(root),
-                    0,
-                    lake_mb(root),
-                    f"wrote {written / 1e6:.1f} MB to a {grown / 1e6:.0f} MB lake; http {m.extra.get('http')}; "
-                    + _step_note(m.extra),
-                )
-            )
+            grow_archive(root, 10)
+            steady("steady10x", ", archive 10x")
         if "backfill" in wanted:
             now = datetime.now(UTC)
             first = (now - timedelta(hours=167)).strftime("%Y-%m-%d-%H:00")
