@@ -174,3 +174,13 @@ HEADING_RULES = tuple(rule for rule in RULES if rule.scope == "heading")
 LINE_RULES = tuple(rule for rule in RULES if rule.scope == "line")
 BLOCK_RULES = tuple(rule for rule in RULES if rule.scope == "block")
 TRAILING_RULES = tuple(rule for rule in RULES if rule.scope == "trailing")
+
+
+def any_rule(rules: tuple[Rule, ...]) -> re.Pattern[str]:
+    """One pattern matching where any of the rules' patterns matches: one regex call per line instead of one per
+    rule (a global "(?i)" becomes a scoped group, so each rule keeps its own case sensitivity)."""
+    parts = []
+    for rule in rules:
+        pattern = rule.pattern.pattern.removeprefix("(?i)")
+        parts.append(f"(?i:{pattern})" if rule.pattern.flags & re.IGNORECASE else f"(?:{pattern})")
+    return re.compile("|".join(parts) or "(?!)")

@@ -32,7 +32,7 @@ from urllib.parse import urljoin, urlsplit
 
 import soupsieve
 
-from feeds_etl.boilerplate import BLOCK_RULES, HEADING_RULES, LINE_RULES, STRIP_RULES, TRAILING_RULES
+from feeds_etl.boilerplate import BLOCK_RULES, HEADING_RULES, LINE_RULES, STRIP_RULES, TRAILING_RULES, any_rule
 from feeds_etl.feeds import BoilerplateRules
 from feeds_etl.html_blocks import Block, bs4_blocks, count_words, lxml_blocks, normalize, plain_text
 
@@ -61,6 +61,7 @@ WORDPRESS_RULES = BoilerplateRules(
 _WORDPRESS_CLASS = re.compile(r"""class=["'][^"']*\bwp-""")
 
 _ANY_WORD = re.compile(r"\w")
+_LINE_RULE = any_rule(LINE_RULES)  # a line that matches whole is dropped
 _RIGHT_ALIGNED = re.compile(r"text-align\s*:\s*right", re.IGNORECASE)
 
 # Calls to action, matched case-insensitively. Donation and membership boxes run long, so they may reach
@@ -213,7 +214,11 @@ def _language_sample(blocks: list[Block]) -> str:
 def _looks_like_wordpress(html: str) -> bool:
     # Substring tests on a lower-cased copy: cheaper than a case-insensitive regex over the whole HTML.
     lowered = html.lower()
-    return "/wp-content/" in lowered or "appeared first on" in lowered or bool(_WORDPRESS_CLASS.search(lowered))
+    return (
+        "/wp-content/" in lowered
+        or "appeared first on" in lowered
+        or ("wp-" in lowered and bool(_WORDPRESS_CLASS.search(lowered)))
+    )
 
 
 def _as_html(html: str) -> str:
@@ -269,7 +274,7 @@ def _apply_rules(block: Block) -> Block | None:
                 edited = rule.pattern.sub("", edited)
         if edited != line:
             changed, edited = True, normalize(edited)
-        if edited and any(rule.pattern.match(edited) for rule in LINE_RULES):
+        if edited and _LINE_RULE.match(edited):
             changed, edited = True, ""
         if edited:
             lines.append(edited)
@@ -313,13 +318,9 @@ def _is_call_to_action(block: Block, text: str, introduced: bool = False) -> boo
 
 
 def _contains(text: str, phrases: tuple[str, ...]) -> bool:
-    """Whether any phrase occurs in `text`: one scan of a compiled alternation instead of one per phrase."""
-    return _alternation(phrases).search(text) is not None
-
-
-@lru_cache(maxsize=64)
-def _alternation(phrases: tuple[str, ...]) -> re.Pattern[str]:
-    return re.compile("|".join(map(re.escape, sorted(phrases, key=len, reverse=True))) or "(?!)")
+    """Whether any phrase occurs in `text`: a substring test per phrase (C's fast search) costs half of one scan
+    of a regex alternation of them all."""
+    return any(phrase in text for phrase in phrases)
 
 
 def _is_donation(href: str) -> bool:
