@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -135,12 +135,27 @@ def load_feed_list(path: str | os.PathLike[str] | None = None) -> FeedList:
     if is_opml(feeds_path, data):
         from feeds_etl.opml import feed_list_from_opml  # imported here: opml.py builds on this module
 
-        return feed_list_from_opml(data, feeds_path)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise FeedListError(f"{feeds_path}: cannot read feed list: {exc}") from None
-    return _parse_text(text, feeds_path)
+        feed_list = feed_list_from_opml(data, feeds_path)
+    else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise FeedListError(f"{feeds_path}: cannot read feed list: {exc}") from None
+        feed_list = _parse_text(text, feeds_path)
+    if private_networks_from_env() and not feed_list.allow_private_networks:
+        feed_list = replace(feed_list, allow_private_networks=True)
+    return feed_list
+
+
+def private_networks_from_env() -> bool:
+    """FEEDS_ETL_ALLOW_PRIVATE_NETWORKS=1: feeds and pages on loopback and private addresses are allowed, whatever
+    the list says (an OPML list has no place to say it). Metadata and link-local addresses stay refused."""
+    value = os.environ.get("FEEDS_ETL_ALLOW_PRIVATE_NETWORKS", "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise FeedListError(f"FEEDS_ETL_ALLOW_PRIVATE_NETWORKS={value!r}: expected 1 or 0")
 
 
 def is_opml(path: Path, data: bytes) -> bool:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+from html import escape
 from pathlib import Path
 
 import pytest
 
 from feeds_etl import cli
-from feeds_etl.feeds import FeedListError, load_feed_list
+from feeds_etl.feeds import REPO_ROOT, FeedListError, load_feed_list
 from feeds_etl.opml import OpmlFeed, assign_names, export_opml, import_opml, read_opml, slugify
+from feeds_etl_tests.conftest import Project
+from feeds_etl_tests.feed_server import FeedServer
+from feeds_etl_tests.test_articles import ARTICLE_PAGE, ARTICLE_PARAGRAPHS, prose, rss_feed, teaser_html
+from feeds_etl_tests.test_backfill import env_for
 
 # The shape miniflux's OPML export has: one outline per category, feeds as empty-bodied outlines inside.
 MINIFLUX = """<?xml version="1.0" encoding="UTF-8"?>
@@ -270,3 +277,93 @@ def test_cli_import_and_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     assert cli.main(["import-opml", str(bad)]) == 2
     assert "not well-formed XML" in capsys.readouterr().err
     assert yaml_file.read_text(encoding="utf-8") == before
+
+
+# -- the README's command on an OPML list --------------------------------------------------------------
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_make_run_on_an_opml_list_loads_rss_atom_and_json_feeds_and_fills_teasers(
+    project: Project, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """`FEEDS_ETL_FEEDS=subs.opml make run`: the list a feed reader exported, with a teaser in the RSS feed and
+    one in the JSON Feed, served on loopback (FEEDS_ETL_ALLOW_PRIVATE_NETWORKS=1: OPML cannot say so)."""
+    server = feed_server
+    for n in (1, 2):
+        server.add_feed(f"/articles/story-{n}", ARTICLE_PAGE.replace("The story", f"Story {n}").encode(), "text/html")
+    full = [f"<p>{prose(n, 250)}</p>" for n in range(4)]
+    server.add_feed(
+        "/news.rss",
+        rss_feed(
+            "News",
+            [("story-1", server.url("/articles/story-1"), teaser_html(1, "#")),
+             ("news-full", server.url("/news/full"), full[0])],
+        ),
+    )  # fmt: skip
+    atom_entries = "".join(
+        f"<entry><id>urn:blog:{n}</id><title>Blog post {n}</title><link href='{server.url(f'/blog/{n}')}'/>"
+        f"<updated>2026-11-24T10:00:00Z</updated><content type='html'>{escape(full[n])}</content></entry>"
+        for n in (1, 2)
+    )
+    server.add_feed(
+        "/blog.atom",
+        f"<?xml version='1.0'?><feed xmlns='http://www.w3.org/2005/Atom'><id>urn:blog</id><title>Blog</title>"
+        f"<updated>2026-11-24T10:00:00Z</updated>{atom_entries}</feed>".encode(),
+        "application/atom+xml",
+    )
+    json_items = [
+        {"id": "story-2", "url": server.url("/articles/story-2"), "title": "Story 2",
+         "content_html": teaser_html(2, "#"), "date_published": "2026-11-24T10:00:00Z"},
+        {"id": "notes-full", "url": server.url("/notes/full"), "title": "A full note", "content_html": full[3],
+         "date_published": "2026-11-24T10:00:00Z", "tags": ["Notes"]},
+    ]  # fmt: skip
+    server.add_feed(
+        "/notes.json",
+        json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "Notes", "items": json_items}).encode(),
+        "application/feed+json",
+    )
+    opml = tmp_path / "subs.opml"
+    opml.write_text(
+        f"""<?xml version="1.0" encoding="UTF-8"?>
+<opml version="2.0"><head><title>Subscriptions</title></head><body>
+<outline text="News"><outline type="rss" text="The News" xmlUrl="{server.url("/news.rss")}"/>
+<outline type="rss" text="Notes" xmlUrl="{server.url("/notes.json")}"/></outline>
+<outline text="Blogs"><outline type="rss" text="A Blog" xmlUrl="{server.url("/blog.atom")}"/></outline>
+</body></opml>""",
+        encoding="utf-8",
+    )
+    env = {**env_for(project), "FEEDS_ETL_FEEDS": str(opml), "FEEDS_ETL_ALLOW_PRIVATE_NETWORKS": "1"}
+    done = subprocess.run(
+        ["make", "--no-print-directory", "run"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    feeds = dict(project.query("SELECT feed_id, feed_group FROM feeds"))
+    assert feeds == {"the-news": "News", "notes": "News", "a-blog": "Blogs"}
+    per_feed = dict(project.query("SELECT feed_id, count(*) FROM items GROUP BY feed_id"))
+    assert per_feed == {"the-news": 2, "notes": 2, "a-blog": 2}
+    rows = project.query(
+        "SELECT i.guid, t.text, t.text_source, t.article_status FROM item_text t JOIN items i USING (item_id)"
+    )
+    got = {guid: (text, source, status) for guid, text, source, status in rows}
+    for guid in ("story-1", "story-2"):  # the teasers of the RSS feed and of the JSON Feed
+        text, source, status = got[guid]
+        assert (source, status) == ("article", "article"), (guid, got[guid])
+        assert all(paragraph in text for paragraph in ARTICLE_PARAGRAPHS)
+    # Full-text items keep the feed's text, and nothing else was asked for.
+    assert {got[guid][1:] for guid in ("news-full", "notes-full", "urn:blog:1", "urn:blog:2")} == {("feed", None)}
+    assert server.requests["/articles/story-1"] == server.requests["/articles/story-2"] == 1
+    assert not [path for path in server.requests if path.startswith(("/news/", "/notes/", "/blog/"))]
+
+
+def test_private_networks_are_allowed_for_an_opml_list_only_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opml = write(tmp_path / "subs.opml", MINIFLUX)
+    assert not load_feed_list(opml).allow_private_networks
+    monkeypatch.setenv("FEEDS_ETL_ALLOW_PRIVATE_NETWORKS", "1")
+    assert load_feed_list(opml).allow_private_networks
+    monkeypatch.setenv("FEEDS_ETL_ALLOW_PRIVATE_NETWORKS", "maybe")
+    with pytest.raises(FeedListError, match="FEEDS_ETL_ALLOW_PRIVATE_NETWORKS='maybe': expected 1 or 0"):
+        load_feed_list(opml)
