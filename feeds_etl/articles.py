@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 import trafilatura
@@ -46,12 +47,32 @@ def feed_text(html: str | None) -> str:
 
 def is_teaser(html: str | None) -> bool:
     """Under TEASER_WORDS words, or ending like an excerpt ("…", "[…]", "Continue reading", "Read more")."""
+    return is_short(html) or ends_like_teaser(html)
+
+
+def teasers_in_feed(htmls: Sequence[str | None]) -> list[bool]:
+    """Which of one feed document's items look like teasers. An item ending like an excerpt always does. A short
+    item does only where the feed does not carry full text, that is where fewer than half of its items are
+    long: in a feed of full articles, a short item is a short post (a link, a note), not an excerpt."""
+    short = [is_short(html) for html in htmls]
+    carries_full_text = 2 * short.count(False) >= len(short)
+    return [ends_like_teaser(html) or (is_short_item and not carries_full_text) for html, is_short_item in
+            zip(htmls, short, strict=True)]  # fmt: skip
+
+
+def is_short(html: str | None) -> bool:
+    """Fewer than TEASER_WORDS words (no HTML at all counts as short)."""
     if not html:
         return True
-    if _words_at_most(_TAG.sub(" ", html[:_HEAD_CHARS])) < TEASER_WORDS and (
+    return _words_at_most(_TAG.sub(" ", html[:_HEAD_CHARS])) < TEASER_WORDS and (
         len(html) <= _HEAD_CHARS or _words_at_most(feed_text(html)) < TEASER_WORDS
-    ):
-        return True
+    )
+
+
+def ends_like_teaser(html: str | None) -> bool:
+    """Ends in "…", "[…]", "(more…)", or a link line such as "Continue reading →" or "Read more »"."""
+    if not html:
+        return False
     blocks = [block for block in _BLOCK_TAG.split(html[-_TAIL_CHARS:]) if block and block.strip()]
     lines = [line for line in (" ".join(html_lib.unescape(_TAG.sub(" ", b)).split()) for b in blocks[-3:]) if line]
     if len(lines) > 1 and _APPEARED_FIRST in lines[-1].lower():
@@ -75,12 +96,13 @@ def is_web_page(link: str | None) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
-def wants_article(mode: str, html: str | None, link: str | None) -> bool:
-    """Whether an item's article page is fetched and its text used: `always`, or `auto` for a teaser; never
-    without an http(s) link."""
+def wants_article(mode: str, html: str | None, link: str | None, teaser: bool | None = None) -> bool:
+    """Whether an item's article page is fetched and its text used: `always`, or `auto` for a teaser (`teaser`:
+    as the parser judged it in its feed, `teasers_in_feed`; None: judged on the item alone); never without an
+    http(s) link."""
     if mode == "never" or not is_web_page(link):
         return False
-    return mode == "always" or is_teaser(html)
+    return mode == "always" or (is_teaser(html) if teaser is None else teaser)
 
 
 class NoArticle(ValueError):

@@ -182,6 +182,11 @@ class ParsedEntry:
     def impossible_date(self) -> bool:
         return self.published_raw is not None and self.published_at is None
 
+    @property
+    def html(self) -> str | None:
+        """The HTML its text is cleaned from: the content, else the summary (SQL's coalesce of the two)."""
+        return self.content_html if self.content_html is not None else self.summary_html
+
 
 _ENTRY_FIELDS = tuple(field.name for field in fields(ParsedEntry))
 

@@ -9,7 +9,8 @@ from html import escape
 
 import pytest
 
-from feeds_etl.articles import NoArticle, is_teaser, main_html, wants_article
+from feeds_etl.articles import NoArticle, is_teaser, main_html, teasers_in_feed, wants_article
+from feeds_etl.assets import cleaned_text, parsed_items, raw_feed_xml
 from feeds_etl.feeds import load_feed_list
 from feeds_etl.fetch import FetchRequest, FetchResult, FetchSettings, make_client
 from feeds_etl.fetch.polite import Politeness, Robots, fetch_pages
@@ -95,12 +96,26 @@ def test_auto_rule_tells_teasers_from_full_text(html: str | None, teaser: bool) 
     assert is_teaser(html) is teaser
 
 
+def test_a_short_item_is_a_teaser_only_in_a_feed_that_does_not_carry_full_text() -> None:
+    full, short = "<p>" + prose(1, 300) + "</p>", "<p>" + prose(2, 30) + "</p>"
+    excerpt = "<p>" + prose(3, 300) + " […]</p>"
+    assert teasers_in_feed([full, full, short]) == [False, False, False]  # a short post among full articles
+    assert teasers_in_feed([full, short, excerpt]) == [False, False, True]  # an excerpt's ending always counts
+    assert teasers_in_feed([short, short, full]) == [True, True, False]  # an excerpt feed with one long item
+    assert teasers_in_feed([short]) == [True]
+    assert teasers_in_feed([full, short]) == [False, False]  # half of the items carry full text
+    assert teasers_in_feed([]) == []
+
+
 def test_modes_and_links_decide_whether_an_article_is_wanted() -> None:
     short, full = "<p>Short.</p>", "<p>" + prose(1, 300) + "</p>"
     assert wants_article("auto", short, "https://example.com/a")
     assert not wants_article("auto", full, "https://example.com/a")
     assert wants_article("always", full, "http://example.com/a")
     assert not wants_article("never", short, "https://example.com/a")
+    # As the parser judged the item in its feed (`teasers_in_feed`), whatever its HTML alone would say.
+    assert not wants_article("auto", short, "https://example.com/a", teaser=False)
+    assert wants_article("auto", full, "https://example.com/a", teaser=True)
     for link in (None, "", "file:///etc/passwd", "mailto:a@example.com", "/relative", "http://"):
         assert not wants_article("always", short, link)
 
@@ -179,6 +194,7 @@ def teaser_site(feed_server: FeedServer, project: Project) -> FeedServer:
     bad = [(name, server.url(path), teaser_html(9 if name == "paywall" else 5, "#")) for name, path in HOSTILE.items()]
     server.add_feed("/teasers.xml", rss_feed("Teasers", good + bad))
     full = [(f"full-{n}", server.url(f"/full/{n}"), f"<p>{prose(n, 250)}</p>") for n in range(3)]
+    full.append(("full-short", server.url("/full/short"), f"<p>{prose(7, 30)}</p>"))  # a short post, no excerpt
     server.add_feed("/full.xml", rss_feed("Full text", full))
     never = [(f"never-{n}", server.url(f"/never/{n}"), teaser_html(n, "#")) for n in range(2)]
     server.add_feed("/never.xml", rss_feed("Never", never))
@@ -237,7 +253,7 @@ def test_teasers_get_their_articles_politely_and_failures_keep_the_teaser(
 
     # Full-text items under `auto`, and every item of a `never` feed: no page requested.
     assert not [path for path in teaser_site.requests if path.startswith(("/full/", "/never/"))]
-    assert {got[f"full-{n}"][1:] for n in range(3)} == {("feed", None, None)}, got["full-0"]
+    assert {got[f"full-{n}"][1:] for n in (0, 1, 2, "short")} == {("feed", None, None)}, got["full-0"]
     assert {got[f"never-{n}"][1:] for n in range(2)} == {("feed", None, None)}
     # The teaser stays in items.
     assert project.query("SELECT count(*) FROM items WHERE guid = 'story-1' AND summary_html LIKE '%[…]%'") == [(1,)]
@@ -312,3 +328,18 @@ def test_a_lake_from_before_full_text_gains_the_new_columns(project: Project, mo
     assert project.query("SELECT text_source, article_status FROM item_text") == [("feed", None)]
     assert project.query("SELECT count(*) FROM article_pages") == [(0,)]
     assert project.query("SELECT count(*) FROM feed_articles") == [(0,)]
+
+
+def test_versions_stored_before_teasers_were_judged_are_judged_on_their_html(
+    project: Project, teaser_site: FeedServer, current_hour: str
+) -> None:
+    assert project.materialize(current_hour, selection=[raw_feed_xml, parsed_items], **LIMITS).success
+    # The teaser feed's 10 items and the `never` feed's 2: how an item looks, whatever its feed's mode.
+    assert project.query("SELECT count(*) FROM items WHERE teaser") == [(12,)]
+    with Warehouse(project.lake).writing() as con:  # as a lake from before the parser judged them
+        con.execute("UPDATE item_versions SET teaser = NULL")
+    assert project.materialize(current_hour, selection=[cleaned_text], **LIMITS).success
+    got = texts(project)
+    assert got["story-1"][1:] == ("article", "article", None)
+    # On its HTML alone, a short item is a teaser.
+    assert got["full-short"][1:] == ("feed", "failed", "HTTP 404 Not Found")

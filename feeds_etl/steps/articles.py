@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from feeds_etl.articles import MIN_EXTRA_WORDS, NoArticle, is_html, main_html, wants_article
+from feeds_etl.articles import MIN_EXTRA_WORDS, NoArticle, is_html, is_teaser, main_html, wants_article
 from feeds_etl.clean import CleanedText, clean_item
 from feeds_etl.feeds import Feed, FeedList
 from feeds_etl.fetch import FetchRequest, FetchSettings, make_client
@@ -27,7 +27,7 @@ from feeds_etl.warehouse.store import Session
 
 # Fetched pages are stored in batches of about this size, so memory stays flat on a first import.
 STORE_BATCH_BYTES = 32 * 1024 * 1024
-# Teaser candidates are read this many at a time (their HTML decides whether they are teasers).
+# Items stored before the parser judged teasers are read this many at a time (their HTML decides).
 READ_BATCH_ITEMS = 2000
 UNFETCHED = "not fetched: article pages are fetched only when the hour under way is cleaned"
 
@@ -80,12 +80,19 @@ def fetch_articles(
             theirs = {item_id for (item_id,) in con.execute(query).fetchall()}
         pending = set(pending_ids) & theirs
         changed = [item_id for item_id in text_store.changed_item_ids(con, current, current) if item_id in pending]
+        candidates = text_store.article_candidates(con, changed)
+        # Versions stored before the parser judged teasers are judged here, on their HTML alone.
+        unjudged = [item_id for item_id, _, _, teaser in candidates if teaser is None]
+        judged: dict[str, bool] = {}
+        for start in range(0, len(unjudged), READ_BATCH_ITEMS):
+            for text in text_store.load_pending_texts(con, unjudged[start : start + READ_BATCH_ITEMS]):
+                judged[text.item_id] = is_teaser(text.html)
         links: dict[str, list[str]] = {}  # page URL -> the items linking to it
-        for start in range(0, len(changed), READ_BATCH_ITEMS):
-            for text in text_store.load_pending_texts(con, changed[start : start + READ_BATCH_ITEMS]):
-                feed = feeds.get(text.feed_id)
-                if feed is not None and text.link and wants_article(feed.full_text, text.html, text.link):
-                    links.setdefault(text.link, []).append(text.item_id)
+        for item_id, feed_id, link, teaser in candidates:
+            feed = feeds.get(feed_id)
+            is_one = judged.get(item_id, False) if teaser is None else teaser
+            if feed is not None and link and wants_article(feed.full_text, None, link, is_one):
+                links.setdefault(link, []).append(item_id)
         if not links:
             return report
         known = article_store.page_validators(con, list(links))
@@ -164,7 +171,8 @@ def attach_pages(
     wanted = {
         text.item_id
         for text in texts
-        if (feed := feeds.get(text.feed_id)) is not None and wants_article(feed.full_text, text.html, text.link)
+        if (feed := feeds.get(text.feed_id)) is not None
+        and wants_article(feed.full_text, text.html, text.link, text.teaser)
     }
     if not wanted:
         return list(texts)

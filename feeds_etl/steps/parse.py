@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from feeds_etl import parallel, progress
+from feeds_etl.articles import teasers_in_feed
 from feeds_etl.parse import ParsedFeed, parse_feed
 from feeds_etl.parse_fast import parse_feed_fast
 from feeds_etl.steps.work import BESIDE_WORKERS, Timings, batches_by_size, in_workers
@@ -37,7 +38,10 @@ def _parse_pending(pending: items_store.PendingContent) -> ParsedFeed:
 
 def _parse_slice(pending: Sequence[items_store.PendingContent]) -> items_store.ParsedBatch:
     """Parse some archived bodies into tables ready to store (runs in worker processes)."""
-    return items_store.ParsedBatch.from_feeds([_parse_pending(content) for content in pending])
+    feeds = [_parse_pending(content) for content in pending]
+    # Whether an item is a teaser depends on its feed's other items: judged here, where the whole document is.
+    teasers = [teasers_in_feed([entry.html for entry in feed.entries]) for feed in feeds]
+    return items_store.ParsedBatch.from_feeds(feeds, teasers)
 
 
 # Bodies are parsed in batches of about this size, so memory stays flat however many feeds a run covers.

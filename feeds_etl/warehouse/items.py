@@ -48,6 +48,7 @@ VERSION_SCHEMA = pa.schema(
         ("summary_html", pa.string()),
         ("content_html", pa.string()),
         ("categories", pa.list_(pa.string())),
+        ("teaser", pa.bool_()),
     ]
 )
 
@@ -134,7 +135,8 @@ class ParsedBatch:
     versions: pa.Table  # VERSION_SCHEMA: each distinct (item_id, entry_sha256) once
 
     @classmethod
-    def from_feeds(cls, parsed: Sequence[ParsedFeed]) -> ParsedBatch:
+    def from_feeds(cls, parsed: Sequence[ParsedFeed], teasers: Sequence[Sequence[bool]]) -> ParsedBatch:
+        """`teasers`: per feed, per entry, whether the entry looks like a teaser in its feed."""
         contents = [
             {"feed_id": feed.feed_id, "content_sha256": feed.content_sha256, "parser_version": PARSER_VERSION,
              "feed_title": feed.title, "entry_count": len(feed.entries), "warning": feed.warning, "error": feed.error}
@@ -146,7 +148,11 @@ class ParsedBatch:
             for feed in parsed
             for position, entry in enumerate(feed.entries)
         ]  # fmt: skip
-        versions = {(e.item_id, e.entry_sha256): entry_as_row(e) for feed in parsed for e in feed.entries}
+        versions = {
+            (e.item_id, e.entry_sha256): {**entry_as_row(e), "teaser": teaser}
+            for feed, flags in zip(parsed, teasers, strict=True)
+            for e, teaser in zip(feed.entries, flags, strict=True)
+        }
         return cls(
             pa.Table.from_pylist(contents, schema=PARSED_SCHEMA),
             pa.Table.from_pylist(entries, schema=ENTRY_SCHEMA),
@@ -170,7 +176,7 @@ def save_parsed(con: duckdb.DuckDBPyConnection, batch: ParsedBatch) -> int:
         with registered(con, "_incoming_versions", batch.versions):
             # Two slices may carry the same version (two bodies of one feed listing the same entry).
             con.execute(
-                """INSERT INTO item_versions
+                f"""INSERT INTO item_versions ({", ".join(VERSION_SCHEMA.names)})
                    SELECT DISTINCT ON (n.item_id, n.entry_sha256) n.* FROM _incoming_versions n
                    ANTI JOIN item_versions v ON v.item_id = n.item_id AND v.entry_sha256 = n.entry_sha256"""
             )

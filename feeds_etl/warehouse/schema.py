@@ -9,7 +9,7 @@ from __future__ import annotations
 from feeds_etl.search import SEARCH_ITEMS_MACRO
 
 # Bump when a table changes shape; `migrate` then brings the lake up to date.
-SCHEMA_VERSION = 14
+SCHEMA_VERSION = 15
 
 TABLES: dict[str, str] = {
     "feed_snapshots": """
@@ -88,7 +88,8 @@ TABLES: dict[str, str] = {
         published_raw VARCHAR,
         summary_html VARCHAR,
         content_html VARCHAR,
-        categories VARCHAR[]
+        categories VARCHAR[],
+        teaser BOOLEAN
     """,
     # Which version of each item is current, and when the item was seen: `items` joins it to its version.
     "item_state": """
@@ -320,6 +321,7 @@ COLUMN_DOCS: dict[str, str] = {
     "published_at": "publication time (UTC); the update time when a feed gives only that; NULL when impossible",
     "published_raw": "the feed's own date text when it was impossible (before 1990 or days ahead), else NULL",
     "categories": "categories exactly as in the feed",
+    "teaser": "the feed's text looks like an excerpt (full_text: auto fetches the article); NULL if stored before",
     "first_seen_at": "first snapshot that contained the item",
     "last_seen_at": "latest snapshot that contained the item",
     "entry_sha256": "hash of the item's current version",

@@ -50,13 +50,13 @@ class PendingText:
     link: str | None
     html: str | None
     source_sha256: str
+    teaser: bool | None = None  # as the parser judged it in its feed (None: stored before it did)
     article: ArticlePage | None = None  # the archived article page, when the feed's text is a teaser
 
     @classmethod
     def of_entry(cls, entry: ParsedEntry) -> PendingText:
         """What `load_pending_texts` loads for this entry's version, from the parsed entry itself."""
-        html = entry.content_html if entry.content_html is not None else entry.summary_html  # SQL's coalesce
-        return cls(entry.item_id, entry.feed_id, entry.title, entry.link, html, entry.entry_sha256)
+        return cls(entry.item_id, entry.feed_id, entry.title, entry.link, entry.html, entry.entry_sha256)
 
 
 # What the text is made from: the item's current version (its hash covers title and HTML); a new version, new
@@ -124,9 +124,23 @@ def load_pending_texts(con: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) 
         versions = con.execute(
             f"SELECT v.rowid FROM {CURRENT_VERSIONS_SQL} SEMI JOIN _pending_ids USING (item_id)"
         ).to_arrow_table()
-    columns = "item_id, feed_id, title, link, coalesce(content_html, summary_html), entry_sha256"
+    columns = "item_id, feed_id, title, link, coalesce(content_html, summary_html), entry_sha256, teaser"
     rows = rows_at(con, "item_versions", columns, versions.column(0))
     return [PendingText(*row) for row in rows]
+
+
+def article_candidates(
+    con: duckdb.DuckDBPyConnection, item_ids: Sequence[str]
+) -> list[tuple[str, str, str | None, bool | None]]:
+    """(item_id, feed_id, link, teaser) of the items' current versions: whether an article is wanted, without
+    reading any HTML (`teaser` is NULL only for versions stored before the parser judged it)."""
+    if not item_ids:
+        return []
+    with registered_ids(con, "_candidate_ids", "item_id", item_ids):
+        return con.execute(
+            f"SELECT v.item_id, v.feed_id, v.link, v.teaser FROM {CURRENT_VERSIONS_SQL} SEMI JOIN _candidate_ids "
+            "USING (item_id) ORDER BY v.rowid"
+        ).fetchall()
 
 
 # A worker's terms as dictionaries: each row holds its item's place among the slice's item ids and its term's
