@@ -582,9 +582,9 @@ def main() -> int:
         if "cold" in wanted:
             m = product("cold", root, full_list, "run")
             items = count_items(root)
-            wanted, pages = article_counts(root)
-            results["cold"]["articles"] = {"items_wanting_one": wanted, "pages_fetched": pages}
-            print(f"   full_text auto: {wanted} item(s) wanted an article page, {pages} page fetch(es)", flush=True)
+            wanting, pages = article_counts(root)
+            results["cold"]["articles"] = {"items_wanting_one": wanting, "pages_fetched": pages}
+            print(f"   full_text auto: {wanting} item(s) wanted an article page, {pages} page fetch(es)", flush=True)
             rows.append(
                 Row.from_run(
                     "product cold import (python -m feeds_etl run)",
