@@ -24,8 +24,12 @@ def default_workers() -> int:
 
 def workers_for(work: float, minimum: float, workers: int | None = None) -> int:
     """Processes for a whole range of work (in the caller's unit: bytes, items): 1, in-process, below `minimum`,
-    where starting the worker pool (about half a second) would cost more than it saves."""
-    return (workers or default_workers()) if work >= minimum else 1
+    where starting the worker pool (about half a second) would cost more than it saves, and inside a daemonic
+    process (a Celery worker's pool process), which may not start processes of its own: there the worker's
+    slots and the shards spread the work."""
+    if work < minimum or multiprocessing.current_process().daemon:
+        return 1
+    return workers or default_workers()
 
 
 class InFlight(Generic[R]):

@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 from bench import CorpusServer, write_feed_list  # noqa: E402
 from corpus import Corpus  # noqa: E402
 
-FEEDS, ITEMS, HOSTS = 40, 10, 4
+FEEDS, ITEMS, HOSTS = 100, 25, 4  # the scale of the scale-out issue's check
 RUN_TIMEOUT = 150
 PYTHON = str(REPO_ROOT / ".venv" / "bin" / "python")
 # The tables a run derives, compared by content (search ids depend on commit order, so through their words).
