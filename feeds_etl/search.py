@@ -145,6 +145,8 @@ TITLE_WEIGHT = 0.5
 # Multi-word queries: an item must hold both terms of a two-term query, this fraction of longer queries' terms
 # (rounded down), or as many as the best item holds when none holds that many.
 MIN_SHOULD_MATCH = 0.75
+# Distinct terms a query is matched on, at most.
+MAX_QUERY_TERMS = 256
 
 
 def _words_sql(expr: str) -> str:
@@ -162,6 +164,8 @@ SEARCH_ITEMS_MACRO = f"""
             FROM words w LEFT JOIN search_stems s ON s.word = w.word
             JOIN search_vocab v ON v.term = coalesce(s.stem, w.word)
             WHERE w.word <> ''
+            -- a bound the planner can see, so the join below hashes the query's few terms, not the index
+            LIMIT {MAX_QUERY_TERMS}
         ), phrases AS (
             -- "quoted phrases": their words, in order, must appear in the title or text
             SELECT ' ' || array_to_string({_words_sql("p")}, ' ') || ' ' AS phrase

@@ -214,6 +214,10 @@ ITEM_COLUMNS = [(name, type_) for name, type_ in _ddl_columns("item_versions") i
     column for name in _STATE_COLUMNS for column in _ddl_columns("item_state") if column[0] == name
 ]
 
+# Written sorted by these keys (DuckLake sorts each insert and each compaction): a search reads the row groups of
+# its terms only, as the files' min/max statistics let it skip the others.
+SORTED_BY: dict[str, str] = {"search_terms": "term_id"}
+
 VIEWS: dict[str, str] = {
     # Every item once, as its current version: the HTML is stored once, in item_versions (first, since the
     # other views read it).

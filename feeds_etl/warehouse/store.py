@@ -28,7 +28,7 @@ import duckdb
 from feeds_etl.warehouse.bulk import _sql_string
 from feeds_etl.warehouse.errors import LakeError, scrubbed
 from feeds_etl.warehouse.locks import FileLock, PostgresLock, writer_lock
-from feeds_etl.warehouse.schema import SCHEMA_VERSION, TABLES, ddl_statements
+from feeds_etl.warehouse.schema import SCHEMA_VERSION, SORTED_BY, TABLES, ddl_statements
 
 LOCK_TIMEOUT_SECONDS = 3600.0
 # An S3 endpoint that stops answering fails a request after (retries + 1) x timeout instead of DuckDB's default
@@ -484,6 +484,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
         for statement in tables:
             con.execute(statement)
         _add_new_columns(con)  # before the views, which may read the new columns
+        for table, keys in SORTED_BY.items():
+            con.execute(f"ALTER TABLE {table} SET SORTED BY ({keys})")
         for statement in statements[len(tables) :]:
             con.execute(statement)
         set_meta(con, "schema_version", str(SCHEMA_VERSION))
