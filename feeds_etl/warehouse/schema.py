@@ -214,8 +214,8 @@ ITEM_COLUMNS = [(name, type_) for name, type_ in _ddl_columns("item_versions") i
     column for name in _STATE_COLUMNS for column in _ddl_columns("item_state") if column[0] == name
 ]
 
-# Written sorted by these keys (DuckLake sorts each insert and each compaction): a search reads the row groups of
-# its terms only, as the files' min/max statistics let it skip the others.
+# Sorted by these keys when the daily maintenance merges their files (not on insert, which would slow each run):
+# a search then reads the row groups of its terms only, as the files' min/max statistics let it skip the others.
 SORTED_BY: dict[str, str] = {"search_terms": "term_id"}
 
 VIEWS: dict[str, str] = {

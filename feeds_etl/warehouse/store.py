@@ -492,6 +492,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
     with transaction(con):  # per-table options need the tables committed first
         for table in NOT_INLINED:
             con.execute(f"CALL {LAKE}.set_option('data_inlining_row_limit', 0, table_name => '{table}')")
+        for table in SORTED_BY:  # sorted when the daily maintenance merges files: a run's writes stay cheap
+            con.execute(f"CALL {LAKE}.set_option('sort_on_insert', false, table_name => '{table}')")
 
 
 def _add_new_columns(con: duckdb.DuckDBPyConnection) -> None:
