@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from html import escape
 from pathlib import Path
@@ -367,3 +368,31 @@ def test_private_networks_are_allowed_for_an_opml_list_only_from_the_environment
     monkeypatch.setenv("FEEDS_ETL_ALLOW_PRIVATE_NETWORKS", "maybe")
     with pytest.raises(FeedListError, match="FEEDS_ETL_ALLOW_PRIVATE_NETWORKS='maybe': expected 1 or 0"):
         load_feed_list(opml)
+
+
+@pytest.mark.e2e
+def test_make_export_opml_then_make_import_opml_round_trip_a_list(tmp_path: Path) -> None:
+    source = write(
+        tmp_path / "feeds.yaml",
+        """feeds:
+  - {name: miniflux, url: "https://miniflux.app/feed.xml", title: Miniflux, group: Readers}
+  - {name: plain, url: "https://example.org/feed?a=1&b=2"}
+""",
+    )
+
+    def make(feeds: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "FEEDS_ETL_FEEDS": str(feeds)}
+        command = ["make", "--no-print-directory", *args]
+        return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+    exported = make(source, "export-opml")
+    assert exported.returncode == 0, exported.stderr
+    opml = write(tmp_path / "subs.opml", exported.stdout)
+    target = tmp_path / "copy.yaml"
+    imported = make(target, "import-opml", f"FILE={opml}")
+    assert imported.returncode == 0, imported.stderr
+    assert "miniflux" in imported.stdout and "plain" in imported.stdout
+    assert [(f.url, f.title, f.group) for f in load_feed_list(target).feeds] == [
+        ("https://miniflux.app/feed.xml", "Miniflux", "Readers"),
+        ("https://example.org/feed?a=1&b=2", "plain", None),
+    ]
