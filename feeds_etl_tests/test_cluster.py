@@ -182,15 +182,20 @@ def _tables(lake: LakeConfig) -> dict[str, list[tuple]]:
 
 
 @pytest.fixture(scope="module")
-def corpus_feeds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def corpus_server() -> Iterator[CorpusServer]:
     """FEEDS x ITEMS generated feeds on HOSTS loopback hosts, 300 ms per request (steps long enough to kill)."""
     server = CorpusServer(Corpus(FEEDS, ITEMS), HOSTS, latency_ms=300)
-    feeds_file = tmp_path_factory.mktemp("corpus") / "feeds.yaml"
-    write_feed_list(feeds_file, server, range(FEEDS))
     try:
-        yield feeds_file
+        yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="module")
+def corpus_feeds(corpus_server: CorpusServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    feeds_file = tmp_path_factory.mktemp("corpus") / "feeds.yaml"
+    write_feed_list(feeds_file, corpus_server, range(FEEDS))
+    return feeds_file
 
 
 def _base_env(feeds_file: Path) -> dict[str, str]:
@@ -265,7 +270,7 @@ def test_two_workers_write_what_one_machine_writes(
 
 
 def test_worker_killed_mid_run_then_rerun_gives_exact_counts(
-    redis_url: str, cluster_env: dict[str, str], single_machine_tables, tmp_path: Path
+    redis_url: str, cluster_env: dict[str, str], single_machine_tables, corpus_server: CorpusServer, tmp_path: Path
 ) -> None:
     url = redis_url + "/4"
     _purge(url)
@@ -275,12 +280,15 @@ def test_worker_killed_mid_run_then_rerun_gives_exact_counts(
         cluster.start_worker("alpha")
         cluster.start_worker("beta")
         cluster.wait_ready()
+        corpus_server.take_counts()  # from here on, the requests of this run only
         submitter = subprocess.Popen(
             [PYTHON, "-m", "feeds_etl", "run"], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, env={**cluster.env, "DAGSTER_HOME": str(tmp_path / "submitter")},
         )  # fmt: skip
         _wait_for(lambda: "execute_plan" in cluster.log("alpha") and "received" in cluster.log("alpha"), "a step", 90)
-        time.sleep(1.0)  # mid-step: the cold first step takes seconds
+        # Mid-fetch: the feeds have started to answer (300 ms each), and not all of them yet.
+        _wait_for(lambda: sum(corpus_server.counts.values()) > 0, "the first feed answered", 90)
+        assert sum(corpus_server.counts.values()) < FEEDS
         cluster.kill("alpha")
         output, _ = submitter.communicate(timeout=RUN_TIMEOUT)
         # Either the step was taken over by beta and the run succeeded, or the run says clearly it failed.
