@@ -89,19 +89,23 @@ _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGN
 
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")  # faster than str.translate
 _WORD = re.compile(r"\w++(?:[-'’.,]\w++)*+")  # possessive: the same words, less backtracking
-# count_words on ASCII text without the regex engine: every byte mapped to its class (w: \w, s: a separator
-# of _WORD, space: anything else), then counting the places where a word starts.
-_ASCII_CLASSES = bytes(
-    ord("w") if re.match(r"\w", chr(i)) else ord("s") if chr(i) in "-'.," else ord(" ") for i in range(256)
-)
+# count_words on ASCII text without the regex engine: one byte per character, 1 for a word character (\w) or
+# for a separator of _WORD, read as two big integers whose bit operations compare every character with the two
+# before it at once (three substring counts over a class string cost 30% more).
+_ASCII_WORD_CHAR = bytes(1 if re.match(r"\w", chr(i)) else 0 for i in range(256))
+_ASCII_SEPARATOR = bytes(1 if chr(i) in "-'.," else 0 for i in range(256))
 
 
 def count_words(text: str) -> int:
     """Words as a reader counts them: "don't", "well-known", "1,400" and "24.KG" are one word each."""
     if text.isascii():  # faster than the regex
-        classes = b" " + text.encode().translate(_ASCII_CLASSES)
-        # A run of word characters starts a word unless a single separator joins it to the previous run.
-        return classes.count(b" w") + classes.count(b" sw") + classes.count(b"ssw")
+        encoded = text.encode()
+        word = int.from_bytes(encoded.translate(_ASCII_WORD_CHAR), "little")
+        separator = int.from_bytes(encoded.translate(_ASCII_SEPARATOR), "little")
+        starts = word & ~(word << 8)  # first characters of runs of word characters
+        # A run starts a word unless a single separator joins it to the run before.
+        joined = (separator << 8) & (word << 16)
+        return (starts & ~joined).bit_count()
     # Every whitespace-separated token that is all letters and digits is one word (faster than the regex
     # on the whole text); the regex counts the words of the others.
     tokens = text.split()

@@ -420,6 +420,18 @@ def test_detect_language(sample: str, language: str | None) -> None:
 def test_count_words() -> None:
     assert count_words("Don’t count 1,400 well-known 24.KG items twice: — … !") == 7
     assert count_words("Правительство объявило план") == 3
+    assert count_words("Don't count 1,400 well-known 24.KG items twice: -- ... !") == 7
+
+
+def test_count_words_on_ascii_counts_what_the_word_pattern_finds() -> None:
+    """The ASCII shortcut against the regex it stands for, on random text dense in separators and edges."""
+    from feeds_etl.html_blocks import _WORD
+
+    rng = random.Random(5)
+    alphabet = "ab1_ -'.,;:!\t\n"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        assert count_words(text) == len(_WORD.findall(text)), repr(text)
 
 
 def test_donation_links_found_without_parsing_are_the_ones_urllib_finds() -> None:

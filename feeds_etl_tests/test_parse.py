@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
 
 from feeds_etl.fetch import sha256_hex
-from feeds_etl.parse import ParsedFeed, make_item_id, parse_feed
+from feeds_etl.parse import ParsedFeed, entry_json, make_item_id, parse_feed
 from feeds_etl_tests.conftest import SAMPLES
 
 
@@ -139,3 +140,21 @@ def test_a_feed_with_plausible_dates_has_no_date_warning() -> None:
     feed = parse_sample("steppe-wire.atom.xml")
     assert all(entry.published_raw is None for entry in feed.entries)
     assert not (feed.warning or "").count("impossible")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'plain <p>ascii</p> with "quotes", \\\\ and \t\n\x1f controls',
+        "del \x7f stays as it was hashed",
+        "non-ASCII: café, Київ, 東京, emoji 🎉",
+        "",
+    ],
+)
+def test_entry_json_is_the_text_entry_hashes_were_always_made_of(text: str) -> None:
+    fields = {
+        "guid": text, "link": None, "title": text, "author": None,
+        "published_at": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "updated_at": None,
+        "summary_html": text, "content_html": None, "categories": (text, "tag"),
+    }  # fmt: skip
+    assert entry_json(fields) == json.dumps(fields, default=str, ensure_ascii=False)
