@@ -77,8 +77,9 @@ def start_slices(
 
 def prestart(workers: int) -> threading.Thread | None:
     """Start `workers` processes in the background (the thread returned), for work known to come: the first
-    task otherwise waits about a second for the forkserver to import the parsers and load the language model."""
-    if workers <= 1:
+    task otherwise waits about a second for the forkserver to import the parsers and load the language model.
+    Nothing to do (None) in-process or once the pool exists."""
+    if workers <= 1 or workers in _pools:
         return None
     thread = threading.Thread(target=_start_all, args=(workers,), name="feeds-etl-prestart", daemon=True)
     thread.start()

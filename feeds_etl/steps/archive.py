@@ -26,6 +26,7 @@ from feeds_etl.history import fetch_history
 from feeds_etl.hours import hour_key
 from feeds_etl.model import Snapshot
 from feeds_etl.parse import sniff_not_a_feed
+from feeds_etl.steps.parse import warm_up_workers
 from feeds_etl.steps.work import BESIDE_WORKERS, Timings
 from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse import history as history_store
@@ -174,6 +175,7 @@ def _fetch_and_store(
                 report.new_bytes += len(snap.result.body)
             snapshots.append(replace(snap, result=replace(snap.result, body=None)))
             results.append(snapshots[-1].result)
+        warm_up_workers(report.new_bytes)
 
     def store_alone(pending: list[FetchResult]) -> None:
         with report.timings.measure("store"), session.writing() as con:

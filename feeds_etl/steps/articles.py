@@ -185,12 +185,14 @@ def attach_pages(
     return [replace(text, article=page_of(text)) if text.item_id in wanted else text for text in texts]
 
 
-def with_page_sizes(con: duckdb.DuckDBPyConnection, pending: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
+def with_page_sizes(
+    con: duckdb.DuckDBPyConnection, pending: list[tuple[str, str, int, int]]
+) -> list[tuple[str, str, int, int]]:
     """Pending items with their archived page's bytes added to their size, so batches stay bounded."""
-    sizes = article_store.page_sizes(con, [item_id for item_id, _, _ in pending])
+    sizes = article_store.page_sizes(con, [item_id for item_id, *_ in pending])
     if not sizes:
         return pending
-    return [(item_id, source, size + sizes.get(item_id, 0)) for item_id, source, size in pending]
+    return [(item_id, source, row, size + sizes.get(item_id, 0)) for item_id, source, row, size in pending]
 
 
 @dataclass(frozen=True)

@@ -101,9 +101,9 @@ def clean_range(
     feeds = feed_list.by_id() if feed_list else {}
 
     def load(
-        con: duckdb.DuckDBPyConnection, batch: list[tuple[str, str, int]]
+        con: duckdb.DuckDBPyConnection, batch: list[tuple[str, str, int, int]]
     ) -> list[tuple[text_store.PendingText, Feed | None]]:
-        texts = text_store.load_pending_texts(con, [item_id for item_id, _, _ in batch])
+        texts = text_store.load_versions(con, pa.array([row for _, _, row, _ in batch], pa.int64()))
         texts = articles.attach_pages(con, texts, feeds)
         return [(text, feeds.get(text.feed_id)) for text in texts]
 

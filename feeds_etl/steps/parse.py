@@ -3,6 +3,7 @@ processes when there are many), then merge what they list into `items`."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
@@ -49,6 +50,15 @@ PARSE_BATCH_BYTES = 32 * 1024 * 1024
 # Less XML than this is parsed in-process, where starting the worker pool would cost as much as it saves.
 # Decided per range, not per batch: a batch is smaller than this by design.
 PARALLEL_PARSE_BYTES = 16 * 1024 * 1024
+
+
+def warm_up_workers(new_bytes: int) -> threading.Thread | None:
+    """Called by the fetch as it stores new bodies: once there are enough to parse on the workers, their
+    processes start in the background, so the forkserver's imports and the language model (about a second of
+    one core) load while the fetch, which leaves a core idle, goes on rather than when the parse begins."""
+    if new_bytes < PARALLEL_PARSE_BYTES:
+        return None
+    return parallel.prestart(parallel.workers_for(new_bytes, PARALLEL_PARSE_BYTES))
 
 
 def parse_range(

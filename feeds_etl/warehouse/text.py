@@ -67,10 +67,10 @@ CURRENT_VERSIONS_SQL = "item_state s JOIN item_versions v USING (item_id, entry_
 
 def pending_text_ids(
     con: duckdb.DuckDBPyConnection, first_key: str, last_key: str, cleaner_version: str
-) -> list[tuple[str, str, int]]:
+) -> list[tuple[str, str, int, int]]:
     """Items seen in the range whose text is missing, or was made from other HTML or by another cleaner, with
-    the version their text must be made from and the size of its HTML in characters (so batches can be bounded
-    in size, not only in number).
+    the version their text must be made from (its hash and row id) and the size of its HTML in characters (so
+    batches can be bounded in size, not only in number).
 
     In storage order, so a batch of neighbours in this list is one stretch of `item_versions` (see
     `load_pending_texts`)."""
@@ -95,7 +95,7 @@ def pending_text_ids(
             {"first": pending[0][2], "last": pending[-1][2]},
         ).fetchall()
     )
-    return [(item_id, source, sizes[row]) for item_id, source, row in pending]
+    return [(item_id, source, row, sizes[row]) for item_id, source, row in pending]
 
 
 def changed_item_ids(con: duckdb.DuckDBPyConnection, first_key: str, last_key: str) -> list[str]:
@@ -124,9 +124,13 @@ def load_pending_texts(con: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) 
         versions = con.execute(
             f"SELECT v.rowid FROM {CURRENT_VERSIONS_SQL} SEMI JOIN _pending_ids USING (item_id)"
         ).to_arrow_table()
+    return load_versions(con, versions.column(0))
+
+
+def load_versions(con: duckdb.DuckDBPyConnection, row_ids: pa.Array | pa.ChunkedArray) -> list[PendingText]:
+    """The versions at these `item_versions` row ids (as `pending_text_ids` gives them), in storage order."""
     columns = "item_id, feed_id, title, link, coalesce(content_html, summary_html), entry_sha256, teaser"
-    rows = rows_at(con, "item_versions", columns, versions.column(0))
-    return [PendingText(*row) for row in rows]
+    return [PendingText(*row) for row in rows_at(con, "item_versions", columns, row_ids)]
 
 
 def article_candidates(
