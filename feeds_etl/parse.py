@@ -373,7 +373,7 @@ def _content_html(raw: Any) -> str | None:
 def entry_json(fields: dict[str, Any]) -> str:
     """`json.dumps(fields, default=str, ensure_ascii=False)`, the text entry hashes are made of (changing it
     would make every stored item look changed). For ASCII strings without DEL, ensure_ascii=True writes the
-    same characters and escapes them 2.4x faster (20 instead of 49 µs for a 10 KB article)."""
+    same characters with CPython's faster escaping: most feeds' entries are such."""
     plain = all(_plain_ascii(value) for value in fields.values())
     return json.dumps(fields, default=str, ensure_ascii=plain)
 
