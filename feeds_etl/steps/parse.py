@@ -56,9 +56,7 @@ def warm_up_workers(new_bytes: int) -> threading.Thread | None:
     """Called by the fetch as it stores new bodies: once there are enough to parse on the workers, their
     processes start in the background, so the forkserver's imports and the language model (about a second of
     one core) load while the fetch, which leaves a core idle, goes on rather than when the parse begins."""
-    if new_bytes < PARALLEL_PARSE_BYTES:
-        return None
-    return parallel.prestart(parallel.workers_for(new_bytes, PARALLEL_PARSE_BYTES))
+    return parallel.prestart(parallel.workers_for(new_bytes, PARALLEL_PARSE_BYTES))  # in-process: nothing
 
 
 def parse_range(

@@ -73,7 +73,7 @@ def pending_text_ids(
     batches can be bounded in size, not only in number).
 
     In storage order, so a batch of neighbours in this list is one stretch of `item_versions` (see
-    `load_pending_texts`)."""
+    `load_versions`)."""
     pending = con.execute(
         f"""
         WITH touched AS ({TOUCHED_ITEMS_SQL})
