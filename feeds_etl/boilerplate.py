@@ -32,7 +32,7 @@ class Rule:
     needles: tuple[str, ...] = ()
 
     def applies(self, lowered: str) -> bool:
-        return not self.needles or any(needle in lowered for needle in self.needles)
+        return not self.needles or any(map(lowered.__contains__, self.needles))
 
 
 _ATTRIBUTE = r"""\s+[\w-]+(?:=(?:"[^"]*"|'[^']*'|[“”″][^“”″\]]*[“”″]|[^\s\]]*))?"""

@@ -119,7 +119,10 @@ def normalize(text: str) -> str:
     # Every Unicode space but " " and every invisible character is unprintable: most lines have neither.
     if text.isprintable() and "  " not in text:
         return text
-    return " ".join(_INVISIBLE.sub("", text).split())  # str.split() splits on exactly the Unicode spaces
+    text = " ".join(text.split())  # str.split() splits on exactly the Unicode spaces
+    if text.isprintable():  # so no invisible character: a line break was all (cheaper than the regex)
+        return text
+    return " ".join(_INVISIBLE.sub("", text).split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,12 +280,21 @@ class _Builder:
             self.link(href, anchor_text)
 
     def plain_block(self, element: Any, text: str | None, links: PlainLinks) -> None:
-        """`enter`, `plain_content` and `leave` of a block element (outside lists and <pre>) holding only text."""
+        """`enter`, `plain_content` and `leave` of a block element (outside lists and <pre>) holding only text:
+        one line, so most paragraphs skip the steps that assemble lines from pieces."""
         self.end_block()
-        self.owners.append(element)
-        self.plain_content(text, links)
-        self.end_block()
-        self.owners.pop()
+        if self.code_depth:  # inside inline code, the text keeps its spaces: the general steps
+            self.owners.append(element)
+            self.plain_content(text, links)
+            self.end_block()
+            self.owners.pop()
+            return
+        for href, anchor_text in links:
+            self.link(href, anchor_text)
+        line = _line(text) if text else ""
+        if line:  # links met before any text (self._links) stay for the block its text lands in
+            self.blocks.append(Block(self._describe(element), [line], self._links))
+            self._links = []
 
     def end_line(self) -> None:
         if not self._pieces:
@@ -296,9 +308,7 @@ class _Builder:
             if line.strip():
                 self._lines.append(line)
             return
-        line = normalize(joined)
-        if "\ue000" in line or "\ue001" in line:
-            line = line.replace("\ue000", " ").replace("\ue001", "\t").strip()
+        line = _line(joined)
         if line:
             self._lines.append(line)
 
@@ -310,6 +320,14 @@ class _Builder:
             self.blocks.append(Block(describe, self._lines, self._links, self._code))
             self._lines, self._links = [], []
         self._code = False
+
+
+def _line(joined: str) -> str:
+    """A line's text normalised; inline code's spaces and tabs (kept as private-use characters) restored."""
+    line = normalize(joined)
+    if "\ue000" in line or "\ue001" in line:
+        line = line.replace("\ue000", " ").replace("\ue001", "\t").strip()
+    return line
 
 
 @dataclass(frozen=True)
