@@ -9,6 +9,7 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from feeds_etl.partitions import current_hour_key, hourly_partitions  # noqa: E4
 from feeds_etl.warehouse import (  # noqa: E402
     LakeConfig,
     LakeError,
+    Warehouse,
     readers,
 )
 
@@ -229,12 +231,13 @@ def print_summary(result: dg.ExecuteInProcessResult | dg.ExecutionResult) -> Non
     if cleaned:
         print(f"  text: {cleaned.get('items_cleaned', 0)} item(s) cleaned")
     config = LakeConfig.from_env()
+    lake = Warehouse.opened(config)  # the run's own (in this process): no second DuckDB instance to start
     try:
-        con = readers.connect(read_only=True, config=config)
+        reading = lake.reading() if lake is not None else closing(readers.connect(read_only=True, config=config))
     except LakeError:
-        con = None
-    if con is not None:
-        with con:
+        reading = None
+    if reading is not None:
+        with reading as con:
             failing = con.execute(
                 """SELECT feed_id, status, last_error FROM feed_health
                    WHERE in_feed_list AND last_error IS NOT NULL ORDER BY feed_id"""
@@ -254,7 +257,7 @@ def print_summary(result: dg.ExecuteInProcessResult | dg.ExecutionResult) -> Non
             if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
                 print(f"  step {event.step_key} failed: {_root_cause(event.step_failure_data.error)}")
     where = config.describe()
-    if con is not None:
+    if reading is not None:
         where += f", snapshot {snapshot}"
     print(f"  lake: {where}   (query: make sql)")
 

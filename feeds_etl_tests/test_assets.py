@@ -11,6 +11,7 @@ import yaml
 from feeds_etl.assets import cleaned_text, feed_assets, parsed_items, raw_feed_xml, tag_aggregates
 from feeds_etl.checks import warehouse_checks
 from feeds_etl.warehouse import Warehouse
+from feeds_etl.warehouse import items as items_store
 from feeds_etl_tests.conftest import Project
 
 pytestmark = pytest.mark.slow  # real materializations, a few seconds each
@@ -108,6 +109,20 @@ def test_rematerializing_a_partition_gives_the_same_tables(project: Project, cur
     replay = project.materialize(current_hour, selection=[parsed_items, cleaned_text, tag_aggregates])
     assert replay.success
     assert table_contents(project, DERIVED_TABLES) == first
+
+
+def test_a_new_parser_version_parses_every_body_again_and_replaces_what_it_gave(
+    project: Project, current_hour: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.materialize(current_hour)
+    before = table_contents(project, DERIVED_TABLES)
+    monkeypatch.setattr(items_store, "PARSER_VERSION", "next")
+    replay = project.materialize(current_hour, selection=[parsed_items])
+    assert replay.success
+    assert replay.asset_materializations_for_node("parsed_items")[0].metadata["contents_parsed"].value == 5
+    assert project.query("SELECT parser_version, count(*) FROM parsed_contents GROUP BY ALL") == [("next", 5)]
+    for table in ("feed_entries", "item_versions", "items"):
+        assert table_contents(project, [table]) == {table: before[table]}, table
 
 
 def test_fetching_the_same_hour_twice_keeps_both_attempts_and_adds_no_duplicate(

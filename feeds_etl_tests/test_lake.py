@@ -135,6 +135,19 @@ def test_a_reader_before_the_first_run_is_told_what_to_do(tmp_path: Path) -> Non
         readers.connect(config=LakeConfig(str(tmp_path / "none.sqlite"), f"{tmp_path}/lake/"))
 
 
+def test_the_lake_this_process_opened_is_found_and_no_other_is_opened(tmp_path: Path) -> None:
+    config = LakeConfig(str(tmp_path / "feeds.sqlite"), f"{tmp_path}/lake/")
+    try:
+        assert Warehouse.opened(config) is None  # asking opens nothing
+        assert not (tmp_path / "feeds.sqlite").exists()
+        with Warehouse(config).reading() as con:
+            con.execute("SELECT count(*) FROM items").fetchone()
+        assert Warehouse.opened(config) is Warehouse(config)
+    finally:
+        Warehouse.close_all()
+    assert Warehouse.opened(config) is None
+
+
 def test_a_catalog_that_cannot_be_created_is_a_clear_error(tmp_path: Path) -> None:
     blocked = tmp_path / "a-file"
     blocked.write_text("not a directory")

@@ -15,7 +15,7 @@ from feeds_etl.clean import CLEANER_VERSION, clean_item
 from feeds_etl.feeds import Feed, FeedList
 from feeds_etl.search import count_terms, token_text
 from feeds_etl.steps import articles
-from feeds_etl.steps.work import BESIDE_WORKERS, Timings, batches_by_size, in_workers
+from feeds_etl.steps.work import Timings, batches_by_size, in_workers
 from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse import text as text_store
 from feeds_etl.warehouse.bulk import registered_ids
@@ -107,7 +107,7 @@ def clean_range(
         texts = articles.attach_pages(con, texts, feeds)
         return [(text, feeds.get(text.feed_id)) for text in texts]
 
-    with warehouse.session(threads=BESIDE_WORKERS) as session:  # one connection for the step
+    with warehouse.session() as session:  # one connection for the step
         with session.reading() as con, report.timings.measure("read"):
             pending = text_store.pending_text_ids(con, first_key, last_key, CLEANER_VERSION)
             if feed_ids is not None and pending:

@@ -13,7 +13,7 @@ from feeds_etl import parallel, progress
 from feeds_etl.articles import teasers_in_feed
 from feeds_etl.parse import ParsedFeed, parse_feed
 from feeds_etl.parse_fast import parse_feed_fast
-from feeds_etl.steps.work import BESIDE_WORKERS, Timings, batches_by_size, in_workers
+from feeds_etl.steps.work import Timings, batches_by_size, in_workers
 from feeds_etl.warehouse import Warehouse
 from feeds_etl.warehouse import items as items_store
 from feeds_etl.warehouse.store import Session
@@ -70,7 +70,7 @@ def parse_range(
     """Parse contents the range's snapshots reference (each distinct body once), then refresh `items`.
     `feed_ids`: only these feeds' contents (a shard); `refresh=False` leaves `items` to `refresh_range`."""
     report = ParseReport()
-    with warehouse.session(threads=BESIDE_WORKERS) as session:  # one connection for the step
+    with warehouse.session() as session:  # one connection for the step
         with session.reading() as con, report.timings.measure("read"):
             pending = items_store.pending_contents(con, first_key, last_key)
         if feed_ids is not None:

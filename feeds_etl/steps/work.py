@@ -62,6 +62,7 @@ def in_workers(
 ) -> Iterator[R]:
     """Each batch's input loaded through `session`, `work` done on it by the workers (slice by slice, concatenated
     field by field). Two batches are with the workers while the caller stores one (`overlapped`)."""
+    session.use_threads(BESIDE_WORKERS)  # the step's reads before this had every core; now the workers need them
 
     def start(batch: B) -> parallel.InFlight[R]:
         with session.reading() as con, timings.measure("read"):

@@ -324,6 +324,13 @@ class Warehouse:
         return con
 
     @classmethod
+    def opened(cls, config: LakeConfig) -> Warehouse | None:
+        """This process's open instance of the lake, if it has one (None: opening it is the caller's choice)."""
+        with cls._instances_lock:
+            existing = cls._instances.get(config)
+        return existing if existing is not None and existing._pid == os.getpid() and existing._engine else None
+
+    @classmethod
     def close_all(cls) -> None:
         """Close every lake this process opened (tests, and a process about to exit)."""
         with cls._instances_lock:
@@ -447,7 +454,10 @@ class Session:
     def as_writer(self) -> None:
         """All cores from now on: for the set-based work that follows a step's batches, once the worker
         processes no longer need them."""
-        self._con.execute(f"SET threads = {os.cpu_count() or 1}")
+        self.use_threads(os.cpu_count() or 1)
+
+    def use_threads(self, threads: int) -> None:
+        self._con.execute(f"SET threads = {int(threads)}")
 
     @contextmanager
     def writing(self) -> Iterator[duckdb.DuckDBPyConnection]:
