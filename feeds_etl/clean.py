@@ -152,7 +152,7 @@ def clean_item(
         blocks = bs4_blocks(markup, selectors)
     kept = _drop_boilerplate(blocks, title, base_url, all_rules)
     if not kept:  # an item whose HTML has words gets text, even if all of it looked like boilerplate
-        kept = [block for block in blocks if _ANY_WORD.search(block.text)] or _plain_block(markup)
+        kept = [block for block in blocks if block.words] or _plain_block(markup)
     blocks = kept
     text = "\n\n".join(block.text for block in blocks)
     words = sum(block.words for block in blocks)  # a word never spans the blank line between two blocks

@@ -328,7 +328,9 @@ class Warehouse:
         """This process's open instance of the lake, if it has one (None: opening it is the caller's choice)."""
         with cls._instances_lock:
             existing = cls._instances.get(config)
-        return existing if existing is not None and existing._pid == os.getpid() and existing._engine else None
+        if existing is None or existing._pid != os.getpid() or existing._engine is None:
+            return None
+        return existing
 
     @classmethod
     def close_all(cls) -> None:
